@@ -1,0 +1,58 @@
+//! `glimpse cameras` and `glimpse models`: what the machine offers.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use crate::capture::list_cameras;
+use crate::inference::runtime;
+
+use super::CommandError;
+
+pub fn cameras() -> Result<String, CommandError> {
+    let cameras = list_cameras()?;
+    if cameras.is_empty() {
+        return Ok("no camera found (the synthetic source and video files still work)\n".into());
+    }
+    let mut out = String::new();
+    for camera in cameras {
+        let _ = writeln!(out, "camera:{}  {}  ({})", camera.index, camera.name, camera.description);
+    }
+    Ok(out)
+}
+
+/// The model files glimpse uses, by name.
+pub const MODEL_FILES: [&str; 3] = ["landmarks.onnx", "flow.onnx", "mer.onnx"];
+
+/// `models/` next to the working directory or above the executable (a checkout's
+/// `target/release/glimpse`), or `$GLIMPSE_MODELS`.
+pub fn models_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("GLIMPSE_MODELS") {
+        return PathBuf::from(dir);
+    }
+    let mut roots: Vec<PathBuf> = std::env::current_dir().into_iter().collect();
+    if let Ok(exe) = std::env::current_exe() {
+        roots.extend(exe.ancestors().skip(1).take(4).map(Path::to_path_buf));
+    }
+    roots
+        .into_iter()
+        .map(|root| root.join("models"))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| PathBuf::from("models"))
+}
+
+/// The runtime library and each model file's presence. Fails when ONNX Runtime cannot load.
+pub fn models() -> Result<String, CommandError> {
+    let runtime = runtime()?;
+    let mut out = format!("ONNX Runtime: {}\n", runtime.library.display());
+    let dir = models_dir();
+    let _ = writeln!(out, "models folder: {}", dir.display());
+    for name in MODEL_FILES {
+        let path = dir.join(name);
+        let state = match std::fs::metadata(&path) {
+            Ok(meta) => format!("{} bytes", meta.len()),
+            Err(_) => "not present (not trained yet; the pipeline runs without it)".into(),
+        };
+        let _ = writeln!(out, "  {name:<16} {state}");
+    }
+    Ok(out)
+}

@@ -1,0 +1,69 @@
+//! What each CLI command does. `main.rs` only parses arguments and calls in here.
+
+pub mod analyse;
+pub mod bench;
+pub mod info;
+pub mod live;
+pub mod report;
+pub mod synth;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::capture::CaptureError;
+use crate::inference::InferenceError;
+use crate::pipeline::PipelineError;
+use crate::session::SessionError;
+use crate::synth::SynthError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Synth(#[from] SynthError),
+    #[error(transparent)]
+    Inference(#[from] InferenceError),
+    #[error("cannot create output folder '{path}': {source}")]
+    OutputDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot write '{path}': {source}")]
+    WriteFile { path: PathBuf, source: std::io::Error },
+}
+
+/// Set by Ctrl-C: long-running commands stop reading their source, finish what they have and
+/// write it out.
+#[derive(Clone, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    /// A flag that Ctrl-C raises (installed once per process; later calls share it).
+    pub fn on_ctrl_c() -> Self {
+        static FLAG: std::sync::OnceLock<StopFlag> = std::sync::OnceLock::new();
+        FLAG.get_or_init(|| {
+            let flag = StopFlag::default();
+            let raised = flag.clone();
+            if let Err(error) = ctrlc::set_handler(move || raised.raise()) {
+                tracing::warn!("Ctrl-C will not stop cleanly: {error}");
+            }
+            flag
+        })
+        .clone()
+    }
+
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+pub(crate) fn create_dir(path: &std::path::Path) -> Result<(), CommandError> {
+    std::fs::create_dir_all(path).map_err(|source| CommandError::OutputDir { path: path.to_owned(), source })
+}

@@ -1,0 +1,356 @@
+//! The pipeline: capture thread -> ring -> face thread -> motion thread -> results channel.
+//!
+//! The same object runs under the window, headless (`glimpse analyse`) and in benchmarks; it
+//! does not know which. Each stage times itself; the ring and the channels count what they drop.
+
+pub mod timing;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+
+use crate::buffer::{DropStats, FrameRing, Pop};
+use crate::capture::{
+    CaptureError, CaptureHandle, CaptureOptions, Frame, FrameTime, Pacing, Source, SourceInfo, monotonic_ns,
+    spawn_capture,
+};
+use crate::face::{FaceConfig, FaceError, FaceResult, FaceStage, FaceTrack};
+use crate::motion::{DisFlow, FlowEstimator, FrameMotion, MotionAnalyser, MotionConfig, MotionError, MotionStage};
+
+pub use timing::{LatencyHistogram, StageTimer, TimingSummary};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Face(#[from] FaceError),
+    #[error(transparent)]
+    Motion(#[from] MotionError),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("cannot start the {0} thread: {1}")]
+    Thread(&'static str, std::io::Error),
+    #[error("the {0} thread panicked")]
+    Panicked(&'static str),
+}
+
+/// What happens when whoever reads the results falls behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputPolicy {
+    /// Wait for the reader: every analysed frame is delivered (files, recordings).
+    Lossless,
+    /// Drop the oldest undelivered result and count it: the analysis never slows for a display.
+    DropOldest,
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub ring_capacity: usize,
+    pub pacing: Pacing,
+    pub output: OutputPolicy,
+    pub face: FaceConfig,
+    pub motion: MotionConfig,
+    /// Stop after this many frames / seconds of stream time.
+    pub max_frames: Option<u64>,
+    pub max_seconds: Option<f64>,
+    /// Keep each frame's image in its result (for a display); headless runs leave it out.
+    pub keep_images: bool,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            ring_capacity: 8,
+            pacing: Pacing::AsFastAsPossible,
+            output: OutputPolicy::Lossless,
+            face: FaceConfig::default(),
+            motion: MotionConfig::default(),
+            max_frames: None,
+            max_seconds: None,
+            keep_images: false,
+        }
+    }
+}
+
+/// Everything the pipeline knows about one frame.
+pub struct FrameAnalysis {
+    pub index: u64,
+    pub time: FrameTime,
+    pub frame_width: i32,
+    pub frame_height: i32,
+    pub face: Option<FaceTrack>,
+    /// OpenFace's `success`: the face was found with enough confidence to be measured.
+    pub success: bool,
+    pub confidence: f32,
+    /// Facial motion against the frame `lag_ms` earlier; `None` without a face or history.
+    pub motion: Option<FrameMotion>,
+    /// Capture-to-result latency.
+    pub latency: Duration,
+    pub image: Option<opencv::core::Mat>,
+}
+
+/// Timings and counters of a running or finished pipeline.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PipelineStats {
+    pub source: SourceInfo,
+    pub frames_read: u64,
+    pub frames_analysed: u64,
+    pub faces_found: u64,
+    pub ring: DropStats,
+    pub output_dropped: u64,
+    pub stages: Vec<(String, TimingSummary)>,
+    pub end_to_end: TimingSummary,
+    pub wall_seconds: f64,
+}
+
+impl PipelineStats {
+    pub fn analysis_fps(&self) -> f64 {
+        if self.wall_seconds > 0.0 { self.frames_analysed as f64 / self.wall_seconds } else { 0.0 }
+    }
+
+    pub fn face_found_percent(&self) -> f64 {
+        if self.frames_analysed > 0 { 100.0 * self.faces_found as f64 / self.frames_analysed as f64 } else { 0.0 }
+    }
+}
+
+struct Metrics {
+    read: Arc<StageTimer>,
+    face: StageTimer,
+    motion: StageTimer,
+    end_to_end: StageTimer,
+    analysed: AtomicU64,
+    faces: AtomicU64,
+    output_dropped: AtomicU64,
+}
+
+/// A running pipeline. Read results from [`Pipeline::results`]; call [`Pipeline::finish`] at the
+/// end of the stream (or after [`Pipeline::stop`]).
+pub struct Pipeline {
+    capture: CaptureHandle,
+    ring: Arc<FrameRing<Frame>>,
+    workers: Vec<(&'static str, JoinHandle<Result<(), PipelineError>>)>,
+    results: Receiver<FrameAnalysis>,
+    metrics: Arc<Metrics>,
+    started: Instant,
+}
+
+/// How a pipeline ended.
+pub struct PipelineReport {
+    pub stats: PipelineStats,
+    /// The source's own failure (a camera unplugged, an unreadable frame); what came before it
+    /// was analysed and delivered.
+    pub capture_error: Option<CaptureError>,
+    pub completed: bool,
+}
+
+impl Pipeline {
+    /// Builds every stage (so configuration errors surface before any thread starts), then
+    /// starts the threads.
+    pub fn start(source: Box<dyn Source>, config: PipelineConfig) -> Result<Self, PipelineError> {
+        let flow: Box<dyn FlowEstimator> = Box::new(DisFlow::new()?);
+        let face = FaceStage::new(config.face.clone())?;
+        Self::start_with(source, config, face, flow)
+    }
+
+    /// As [`Pipeline::start`], with the face stage and flow estimator given (landmark and flow
+    /// models plug in here).
+    pub fn start_with(
+        source: Box<dyn Source>,
+        config: PipelineConfig,
+        mut face_stage: FaceStage,
+        flow: Box<dyn FlowEstimator>,
+    ) -> Result<Self, PipelineError> {
+        let crop_size = face_stage.aligner().size() as usize;
+        let mut motion_stage = MotionStage::new(MotionAnalyser::new(flow, crop_size), config.motion);
+        let read_timer = Arc::new(StageTimer::new("read"));
+        let metrics = Arc::new(Metrics {
+            read: read_timer.clone(),
+            face: StageTimer::new("face"),
+            motion: StageTimer::new("motion"),
+            end_to_end: StageTimer::new("end_to_end"),
+            analysed: AtomicU64::new(0),
+            faces: AtomicU64::new(0),
+            output_dropped: AtomicU64::new(0),
+        });
+
+        let ring = Arc::new(FrameRing::<Frame>::new(config.ring_capacity));
+        let mut options = CaptureOptions::for_source(source.as_ref(), config.pacing);
+        options.max_frames = config.max_frames;
+        options.max_seconds = config.max_seconds;
+
+        let (to_motion, from_face) = bounded::<(Frame, FaceResult)>(4);
+        let (to_output, results) = bounded::<FrameAnalysis>(64);
+        let mut workers = Vec::new();
+
+        let face_thread = {
+            let ring = ring.clone();
+            let metrics = metrics.clone();
+            std::thread::Builder::new().name("face".into()).spawn(move || -> Result<(), PipelineError> {
+                let outcome = (|| loop {
+                    let frame = match ring.pop_timeout(Duration::from_millis(100)) {
+                        Pop::Item(frame) => frame,
+                        Pop::Empty => continue,
+                        Pop::Closed => return Ok(()),
+                    };
+                    let started = Instant::now();
+                    let result = face_stage.process(&frame)?;
+                    metrics.face.record(started.elapsed());
+                    if to_motion.send((frame, result)).is_err() {
+                        return Ok(());
+                    }
+                })();
+                // Unblock a capture thread waiting for room if this stage stopped early.
+                ring.close();
+                outcome
+            })
+        }
+        .map_err(|e| PipelineError::Thread("face", e))?;
+        workers.push(("face", face_thread));
+
+        let motion_thread = {
+            let metrics = metrics.clone();
+            let policy = config.output;
+            let keep_images = config.keep_images;
+            // Only a dropping policy may pull from its own output; a lossless one must see the
+            // channel disconnect when the reader goes away.
+            let drain = (policy == OutputPolicy::DropOldest).then(|| results.clone());
+            std::thread::Builder::new().name("motion".into()).spawn(move || -> Result<(), PipelineError> {
+                for (frame, face) in from_face {
+                    let started = Instant::now();
+                    let success = face.success();
+                    let motion = match (&face.track, &face.aligned) {
+                        (Some(track), Some(aligned)) if success => {
+                            motion_stage.process(frame.index, frame.time.seconds, Some((track.id, aligned)))?
+                        }
+                        _ => motion_stage.process(frame.index, frame.time.seconds, None)?,
+                    };
+                    metrics.motion.record(started.elapsed());
+                    let latency = Duration::from_nanos(monotonic_ns().saturating_sub(frame.time.capture_ns));
+                    metrics.end_to_end.record(latency);
+                    metrics.analysed.fetch_add(1, Ordering::Relaxed);
+                    if success {
+                        metrics.faces.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let analysis = FrameAnalysis {
+                        index: frame.index,
+                        time: frame.time,
+                        frame_width: frame.width(),
+                        frame_height: frame.height(),
+                        confidence: face.confidence(),
+                        success,
+                        face: face.track,
+                        motion,
+                        latency,
+                        image: keep_images.then_some(frame.image),
+                    };
+                    if !deliver(&to_output, drain.as_ref(), analysis, policy, &metrics.output_dropped) {
+                        return Ok(());
+                    }
+                }
+                Ok(())
+            })
+        }
+        .map_err(|e| PipelineError::Thread("motion", e))?;
+        workers.push(("motion", motion_thread));
+
+        let capture = spawn_capture(source, ring.clone(), options, read_timer);
+        Ok(Self { capture, ring, workers, results, metrics, started: Instant::now() })
+    }
+
+    pub fn source(&self) -> &SourceInfo {
+        self.capture.info()
+    }
+
+    pub fn results(&self) -> &Receiver<FrameAnalysis> {
+        &self.results
+    }
+
+    /// Stops reading the source; frames already read are still analysed and delivered.
+    pub fn stop(&self) {
+        self.capture.request_stop();
+    }
+
+    pub fn stats(&self) -> PipelineStats {
+        collect_stats(self.capture.info(), self.capture.frames_read(), &self.ring, &self.metrics, self.started)
+    }
+
+    /// Waits for every thread (the caller must have drained or dropped the results it wants)
+    /// and reports how the run ended.
+    pub fn finish(self) -> Result<PipelineReport, PipelineError> {
+        let Pipeline { capture, ring, workers, results, metrics, started } = self;
+        let info = capture.info().clone();
+        let outcome = capture.join();
+        // Results nobody reads any more must not block the workers.
+        drop(results);
+        let mut first_error = None;
+        for (name, worker) in workers {
+            match worker.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    first_error.get_or_insert(error);
+                }
+                Err(_) => {
+                    first_error.get_or_insert(PipelineError::Panicked(name));
+                }
+            }
+        }
+        if let Some(error) = first_error {
+            return Err(error);
+        }
+        let stats = collect_stats(&info, outcome.frames_read, &ring, &metrics, started);
+        Ok(PipelineReport { stats, capture_error: outcome.error, completed: outcome.completed })
+    }
+}
+
+fn collect_stats(
+    source: &SourceInfo,
+    frames_read: u64,
+    ring: &FrameRing<Frame>,
+    metrics: &Metrics,
+    started: Instant,
+) -> PipelineStats {
+    PipelineStats {
+        source: source.clone(),
+        frames_read,
+        frames_analysed: metrics.analysed.load(Ordering::Relaxed),
+        faces_found: metrics.faces.load(Ordering::Relaxed),
+        ring: ring.stats(),
+        output_dropped: metrics.output_dropped.load(Ordering::Relaxed),
+        stages: [&*metrics.read, &metrics.face, &metrics.motion]
+            .iter()
+            .map(|timer| (timer.name().to_owned(), timer.summary()))
+            .collect(),
+        end_to_end: metrics.end_to_end.summary(),
+        wall_seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// Sends a result by the output policy; false when nobody listens any more.
+fn deliver(
+    to_output: &Sender<FrameAnalysis>,
+    drain: Option<&Receiver<FrameAnalysis>>,
+    analysis: FrameAnalysis,
+    policy: OutputPolicy,
+    dropped: &AtomicU64,
+) -> bool {
+    match (policy, drain) {
+        (OutputPolicy::Lossless, _) | (_, None) => to_output.send(analysis).is_ok(),
+        (OutputPolicy::DropOldest, Some(drain)) => {
+            let mut analysis = analysis;
+            loop {
+                match to_output.try_send(analysis) {
+                    Ok(()) => return true,
+                    Err(TrySendError::Disconnected(_)) => return false,
+                    Err(TrySendError::Full(back)) => {
+                        analysis = back;
+                        if drain.try_recv().is_ok() {
+                            dropped.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! `frames.csv`: one row per analysed frame in OpenFace's layout (`frame,face_id,timestamp,
+//! confidence,success`, frames numbered from 1, seconds, no spaces), then glimpse's own columns.
+//!
+//! Each row reaches the file in one `write` call as soon as its frame is analysed, so a crash or
+//! a full disk leaves every earlier row intact.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::motion::Region;
+use crate::pipeline::FrameAnalysis;
+
+use super::SessionError;
+
+pub const FRAMES_CSV: &str = "frames.csv";
+
+/// The column names, in order.
+pub fn frames_csv_header() -> Vec<String> {
+    let mut columns: Vec<String> = ["frame", "face_id", "timestamp", "confidence", "success", "capture_ns"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    columns.extend(["face_x", "face_y", "face_w", "face_h"].map(String::from));
+    columns.extend(["motion_ref_frame", "head_tx", "head_ty", "head_rot", "head_scale"].map(String::from));
+    columns.extend(Region::ALL.iter().map(|region| format!("motion_{}", region.name())));
+    columns
+}
+
+pub struct FramesCsvWriter {
+    path: PathBuf,
+    file: File,
+    last_frame: u64,
+}
+
+impl FramesCsvWriter {
+    /// Creates (truncates) `path` and writes the header.
+    pub fn create(path: &Path) -> Result<Self, SessionError> {
+        let file = File::create(path).map_err(|source| SessionError::Create { path: path.to_owned(), source })?;
+        let mut writer = Self { path: path.to_owned(), file, last_frame: 0 };
+        writer.write_record(frames_csv_header())?;
+        Ok(writer)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn write(&mut self, analysis: &FrameAnalysis) -> Result<(), SessionError> {
+        let number = |value: f32| format!("{value:.4}");
+        let mut fields = vec![
+            (analysis.index + 1).to_string(),
+            analysis.face.as_ref().map_or(0, |face| face.id).to_string(),
+            format!("{:.6}", analysis.time.seconds),
+            format!("{:.3}", analysis.confidence),
+            u8::from(analysis.success).to_string(),
+            analysis.time.capture_ns.to_string(),
+        ];
+        match &analysis.face {
+            Some(face) => fields.extend([face.bbox.x, face.bbox.y, face.bbox.width, face.bbox.height].map(|v| format!("{v:.2}"))),
+            None => fields.extend(std::iter::repeat_n(String::new(), 4)),
+        }
+        match &analysis.motion {
+            Some(motion) => {
+                let m = &motion.measurement;
+                fields.push((motion.reference_index + 1).to_string());
+                fields.extend([m.head.tx, m.head.ty, m.head.rotation_deg, m.head.scale].map(number));
+                fields.extend(m.regions.values.iter().map(|region| number(region.magnitude)));
+            }
+            None => fields.extend(std::iter::repeat_n(String::new(), 5 + Region::ALL.len())),
+        }
+        self.write_record(fields)?;
+        self.last_frame = analysis.index + 1;
+        Ok(())
+    }
+
+    fn write_record(&mut self, fields: Vec<String>) -> Result<(), SessionError> {
+        let format_error = |source| SessionError::Format { path: self.path.clone(), source };
+        let mut row = csv::Writer::from_writer(Vec::with_capacity(512));
+        row.write_record(&fields).map_err(format_error)?;
+        let bytes = row.into_inner().map_err(|e| format_error(e.into_error().into()))?;
+        self.file.write_all(&bytes).map_err(|source| SessionError::Write {
+            path: self.path.clone(),
+            last_frame: self.last_frame,
+            source,
+        })
+    }
+}

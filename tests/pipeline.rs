@@ -1,0 +1,126 @@
+//! The pipeline end to end: `glimpse synth` then `glimpse analyse` on the file, and a source that
+//! dies mid-stream (a camera unplugged) without losing what was already analysed.
+
+use std::path::Path;
+use std::process::Command;
+
+use glimpse::capture::{CaptureError, Frame, FrameTime, Source, SourceInfo, SourceKind, TimeBase, monotonic_ns};
+use glimpse::commands::StopFlag;
+use glimpse::commands::analyse::analyse_source;
+use glimpse::pipeline::PipelineConfig;
+use glimpse::synth::{SynthSpec, SyntheticFace};
+
+fn glimpse(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_glimpse")).args(args).output().expect("the binary runs")
+}
+
+/// Presentation times of every video frame, as ffprobe reads them from the container.
+fn container_timestamps(video: &Path) -> Vec<f64> {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "csv=p=0"])
+        .arg(video)
+        .output()
+        .expect("ffprobe (Debian's ffmpeg package) is installed by scripts/setup.sh");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.trim().trim_end_matches(',').parse::<f64>().expect("a pts_time"))
+        .collect()
+}
+
+#[test]
+fn synth_then_analyse_gives_one_row_per_frame_with_container_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("face.mp4");
+    let truth = dir.path().join("truth.csv");
+    let out = dir.path().join("session");
+    let made = glimpse(&[
+        "synth", "--out", video.to_str().unwrap(), "--truth", truth.to_str().unwrap(), "--seconds", "8", "--events", "3",
+        "--macro-events", "1", "--seed", "7",
+    ]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+
+    let analysed = glimpse(&["analyse", video.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(analysed.status.success(), "{}", String::from_utf8_lossy(&analysed.stderr));
+
+    let mut reader = csv::Reader::from_path(out.join("frames.csv")).unwrap();
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(&header.iter().take(5).collect::<Vec<_>>(), &["frame", "face_id", "timestamp", "confidence", "success"]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+
+    let container = container_timestamps(&video);
+    assert_eq!(container.len(), 240, "8 s at 30 fps");
+    assert_eq!(rows.len(), container.len(), "one row per decoded frame");
+    let mut previous = f64::NEG_INFINITY;
+    for (i, (row, pts)) in rows.iter().zip(&container).enumerate() {
+        assert_eq!(row[0].parse::<u64>().unwrap(), i as u64 + 1, "frames numbered from 1");
+        let timestamp: f64 = row[2].parse().unwrap();
+        assert!(timestamp > previous, "timestamps strictly increase at row {}", i + 1);
+        assert!((timestamp - pts).abs() < 1e-3, "frame {}: {timestamp} s vs container {pts} s", i + 1);
+        previous = timestamp;
+    }
+    let found = rows.iter().filter(|row| &row[4] == "1").count();
+    assert!(found * 100 >= rows.len() * 95, "face found in {found} of {} frames", rows.len());
+    // The same face all along: one identity.
+    let ids: std::collections::BTreeSet<&str> = rows.iter().filter(|r| &r[4] == "1").map(|r| r.get(1).unwrap()).collect();
+    assert_eq!(ids.len(), 1, "face ids {ids:?}");
+}
+
+/// A source that delivers some synthetic frames, then fails the way an unplugged camera does.
+struct DyingCamera {
+    face: SyntheticFace,
+    info: SourceInfo,
+    next: u64,
+    dies_after: u64,
+}
+
+impl Source for DyingCamera {
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    fn is_live(&self) -> bool {
+        true
+    }
+
+    fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError> {
+        if self.next == self.dies_after {
+            return Err(CaptureError::CameraLost { index: 0, frames: self.next, reason: "No such device (os error 19)".into() });
+        }
+        let image = self.face.render(self.next).unwrap();
+        let capture_ns = monotonic_ns();
+        let frame = Frame {
+            index: self.next,
+            time: FrameTime { seconds: self.next as f64 / 30.0, base: TimeBase::Capture, capture_ns },
+            image,
+        };
+        self.next += 1;
+        Ok(Some(frame))
+    }
+}
+
+#[test]
+fn camera_lost_mid_stream_keeps_what_was_analysed() {
+    let face = SyntheticFace::new(SynthSpec { seconds: 3.0, micro_events: 0, macro_events: 0, ..SynthSpec::default() }).unwrap();
+    let info = SourceInfo {
+        kind: SourceKind::Camera,
+        name: "camera 0 (simulated)".into(),
+        width: 640,
+        height: 480,
+        nominal_fps: 30.0,
+        frame_count: None,
+    };
+    let source = DyingCamera { face, info, next: 0, dies_after: 40 };
+    let dir = tempfile::tempdir().unwrap();
+    // A large ring so that no frame is dropped even on a loaded machine.
+    let config = PipelineConfig { ring_capacity: 64, ..PipelineConfig::default() };
+    let error = match analyse_source(Box::new(source), config, dir.path(), false, &StopFlag::default()) {
+        Ok(_) => panic!("a lost camera must be reported"),
+        Err(error) => error.to_string(),
+    };
+    assert!(error.contains("camera 0 stopped delivering frames after 40 frames"), "{error}");
+    assert!(error.contains("No such device"), "{error}");
+    let csv = std::fs::read_to_string(dir.path().join("frames.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 40, "every frame before the loss is written");
+}
