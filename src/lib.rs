@@ -14,5 +14,6 @@ pub mod face;
 pub mod inference;
 pub mod motion;
 pub mod pipeline;
+pub mod recognition;
 pub mod session;
 pub mod synth;

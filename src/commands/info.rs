@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use crate::capture::list_cameras;
-use crate::inference::runtime;
+use crate::inference::{Recogniser, runtime};
 
 use super::CommandError;
 
@@ -48,9 +48,13 @@ pub fn models() -> Result<String, CommandError> {
     let _ = writeln!(out, "models folder: {}", dir.display());
     for name in MODEL_FILES {
         let path = dir.join(name);
-        let state = match std::fs::metadata(&path) {
-            Ok(meta) => format!("{} bytes", meta.len()),
-            Err(_) => "not present (not trained yet; the pipeline runs without it)".into(),
+        let state = match (name, std::fs::metadata(&path)) {
+            (_, Err(_)) => "not present (not trained yet; the pipeline runs without it)".into(),
+            ("mer.onnx", Ok(meta)) => match Recogniser::load(&path) {
+                Ok(_) => format!("{} bytes, loaded, contract [N,3,28,28] -> [N,3] checked", meta.len()),
+                Err(error) => format!("BROKEN: {error}"),
+            },
+            (_, Ok(meta)) => format!("{} bytes (no runtime contract yet)", meta.len()),
         };
         let _ = writeln!(out, "  {name:<16} {state}");
     }

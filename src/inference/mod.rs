@@ -1,11 +1,19 @@
-//! ONNX Runtime set-up for the project's models (landmarks, flow, MER), kept apart from the
+//! ONNX Runtime set-up and the project's models (landmarks, flow, MER), kept apart from the
 //! top-level `models/` folder that holds the ONNX files themselves.
 //!
 //! ort loads the runtime library at run time (`load-dynamic`): it comes from the `onnxruntime`
-//! wheel in the project's `.venv`, or from wherever `ORT_DYLIB_PATH` points.
+//! wheel in the project's `.venv`, or from wherever `ORT_DYLIB_PATH` points. Each model is
+//! checked against its contract (input and output names and shapes) when it is loaded.
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+mod contract;
+mod mer;
+mod runtime;
+
+pub use contract::{Contract, TensorSpec, load_session};
+pub use mer::{MER_CLASSES, MER_INPUT_SHAPE, Recogniser};
+pub use runtime::{Runtime, locate_runtime, runtime};
+
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum InferenceError {
@@ -16,71 +24,12 @@ pub enum InferenceError {
     RuntimeMissing { searched: Vec<String> },
     #[error("cannot load the ONNX Runtime library '{path}': {reason}")]
     RuntimeLoad { path: PathBuf, reason: String },
-}
-
-/// The loaded runtime: the library it came from and the process's one ort environment, which
-/// sessions are built from and which must live as long as they do.
-#[derive(Debug, Clone)]
-pub struct Runtime {
-    pub library: PathBuf,
-    pub environment: ort::environment::Environment,
-}
-
-/// Candidate places for `libonnxruntime.so`, in the order they are tried.
-fn library_candidates() -> Vec<PathBuf> {
-    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
-        return vec![PathBuf::from(path)];
-    }
-    let mut roots: Vec<PathBuf> = Vec::new();
-    if let Ok(dir) = std::env::current_dir() {
-        roots.push(dir);
-    }
-    // The repository root above target/release/glimpse.
-    if let Ok(exe) = std::env::current_exe() {
-        roots.extend(exe.ancestors().skip(1).take(4).map(Path::to_path_buf));
-    }
-    let mut candidates = Vec::new();
-    for root in roots {
-        let lib_dir = root.join(".venv").join("lib");
-        let Ok(pythons) = std::fs::read_dir(&lib_dir) else {
-            candidates.push(lib_dir.join("python3*/site-packages/onnxruntime/capi/libonnxruntime.so*"));
-            continue;
-        };
-        for python in pythons.flatten() {
-            let capi = python.path().join("site-packages/onnxruntime/capi");
-            let Ok(files) = std::fs::read_dir(&capi) else { continue };
-            let mut libraries: Vec<PathBuf> = files
-                .flatten()
-                .map(|f| f.path())
-                .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so")))
-                .collect();
-            libraries.sort();
-            candidates.extend(libraries);
-        }
-    }
-    candidates
-}
-
-/// Finds the runtime library without loading it.
-pub fn locate_runtime() -> Result<PathBuf, InferenceError> {
-    let candidates = library_candidates();
-    candidates.iter().find(|path| path.is_file()).cloned().ok_or_else(|| InferenceError::RuntimeMissing {
-        searched: candidates.iter().map(|p| p.display().to_string()).collect(),
-    })
-}
-
-static RUNTIME: OnceLock<Result<Runtime, InferenceError>> = OnceLock::new();
-
-/// Loads ONNX Runtime once per process; later calls return the first outcome.
-pub fn runtime() -> Result<&'static Runtime, InferenceError> {
-    RUNTIME
-        .get_or_init(|| {
-            let library = locate_runtime()?;
-            let load_error = |reason: String| InferenceError::RuntimeLoad { path: library.clone(), reason };
-            let builder = ort::init_from(&library).map_err(|e| load_error(e.to_string()))?;
-            let environment = builder.with_name("glimpse").build().map_err(|e| load_error(e.to_string()))?;
-            Ok(Runtime { library, environment })
-        })
-        .as_ref()
-        .map_err(Clone::clone)
+    #[error("model file '{path}' does not exist")]
+    ModelMissing { path: PathBuf },
+    #[error("cannot load model '{path}': {reason}")]
+    ModelLoad { path: PathBuf, reason: String },
+    #[error("model '{path}' does not match its contract: {what} should be {expected}, found {found}")]
+    Contract { path: PathBuf, what: String, expected: String, found: String },
+    #[error("running model '{path}' failed: {reason}")]
+    Run { path: PathBuf, reason: String },
 }

@@ -1,0 +1,27 @@
+"""`python -m glimpse_train <command> [args]` — commands:
+
+  eval-reference   reference STSTNet weights, fold by fold (must give UF1 0.7209 / UAR 0.7250)
+  loso             one LOSO run: --arch {ststnet,f5cnet} --seed N
+  eval             all LOSO runs (3 seeds x 2 networks), the table and reports/loso_report.json
+  export           final model on all 442 samples -> models/mer.onnx + models/mer.golden.json
+  make-fixture     regenerate fixtures/preprocess_* (synthetic onset/apex pair, flow, tensor)
+"""
+import sys
+
+COMMANDS = {"eval-reference": "eval_reference", "loso": "loso", "eval": "eval", "export": "export",
+            "make-fixture": "make_fixture"}
+
+
+def main():
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        print(__doc__)
+        raise SystemExit(2)
+    import importlib
+
+    mod = importlib.import_module(f"glimpse_train.{COMMANDS[sys.argv[1]]}")
+    sys.argv = [f"glimpse_train {sys.argv[1]}"] + sys.argv[2:]
+    raise SystemExit(mod.main())
+
+
+if __name__ == "__main__":
+    main()

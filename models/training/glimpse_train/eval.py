@@ -1,0 +1,131 @@
+"""LOSO evaluation table: `python -m glimpse_train.eval [--seeds 0 1 2] [--jobs 2] [--archs ststnet f5cnet]`.
+
+Runs every (arch, seed) LOSO run that is not yet in reports/runs/ (each in its own process,
+`--jobs` at a time, 1 torch thread each), then prints overall + per-dataset UF1/UAR/accuracy as
+mean ± sample std over seeds, the confusion matrix summed over seeds, the reference STSTNet
+weights and the published rows, and writes reports/loso_report.json.
+`--rerun` discards existing runs first.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import DATASETS
+from .loso import REPORTS
+from .report import format_confusion
+
+PUBLISHED = {"STSTNet": (0.7353, 0.7605), "FeatRef": (0.7838, 0.7832), "EMR": (0.7885, 0.7824),
+             "HTNet (epoch picked on test subject)": (0.8603, 0.8475)}
+
+
+def run_missing(archs, seeds, jobs, data, rerun):
+    todo = []
+    for arch in archs:
+        for s in seeds:
+            f = REPORTS / "runs" / f"{arch}_s{s}.json"
+            if rerun and f.exists():
+                f.unlink()
+            if not f.exists():
+                todo.append((arch, s))
+    # longest first
+    todo.sort(key=lambda t: (t[0] != "f5cnet", t[1]))
+    running = []
+    env = dict(os.environ, GLIMPSE_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    logdir = REPORTS / "runs"
+    logdir.mkdir(parents=True, exist_ok=True)
+    while todo or running:
+        while todo and len(running) < jobs:
+            arch, s = todo.pop(0)
+            cmd = [sys.executable, "-m", "glimpse_train.loso", "--arch", arch, "--seed", str(s)]
+            if data:
+                cmd += ["--data", data]
+            logf = open(logdir / f"{arch}_s{s}.log", "w")
+            print("running", " ".join(cmd[1:]), flush=True)
+            running.append((subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env), arch, s, logf))
+        time.sleep(2)
+        for r in list(running):
+            if r[0].poll() is not None:
+                r[3].close()
+                running.remove(r)
+                if r[0].returncode != 0:
+                    raise SystemExit(f"run {r[1]} seed {r[2]} failed, see {logdir}/{r[1]}_s{r[2]}.log")
+                print(f"finished {r[1]} seed {r[2]}", flush=True)
+
+
+def aggregate(arch, seeds):
+    seeds = [s for s in seeds if (REPORTS / "runs" / f"{arch}_s{s}.json").exists()]
+    if not seeds:
+        return None
+    runs = [json.loads((REPORTS / "runs" / f"{arch}_s{s}.json").read_text()) for s in seeds]
+    out = {"arch": arch, "seeds": list(seeds), "recipe": runs[0].get("recipe")}
+    for k in ("overall",) + DATASETS:
+        ent = {}
+        for met in ("uf1", "uar", "acc"):
+            v = np.array([r["metrics"][k][met] for r in runs])
+            ent[met] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+                        "min": float(v.min()), "max": float(v.max()), "per_seed": [float(x) for x in v]}
+        ent["n"] = runs[0]["metrics"][k]["n"]
+        ent["confusion_sum_over_seeds"] = np.sum([r["metrics"][k]["confusion"] for r in runs], 0).tolist()
+        out[k] = ent
+    out["seconds_per_run"] = [r.get("seconds") for r in runs]
+    return out
+
+
+def fmt(e):
+    return f"{e['mean']:.4f} ± {e['std']:.4f}"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--archs", nargs="+", default=["ststnet", "f5cnet"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--rerun", action="store_true")
+    ap.add_argument("--no-train", action="store_true", help="only aggregate existing runs")
+    a = ap.parse_args(argv)
+    if not a.no_train:
+        run_missing(a.archs, a.seeds, a.jobs, a.data, a.rerun)
+    report = {"protocol": "LOSO over 68 subjects, 442 predictions, UF1/UAR composite (summed TP/FP/FN), "
+                          "fixed recipe, last epoch, no selection on the test subject; mean ± sample std over seeds",
+              "models": {}, "published": PUBLISHED}
+    ref = REPORTS / "reference_ststnet.json"
+    if ref.exists():
+        report["reference_ststnet_weights"] = json.loads(ref.read_text())["metrics"]
+    for arch in a.archs:
+        agg = aggregate(arch, a.seeds)
+        if agg is None:
+            print(f"no finished runs for {arch}")
+            continue
+        if len(agg["seeds"]) < len(a.seeds):
+            print(f"WARNING: {arch} has only seeds {agg['seeds']} of {a.seeds} finished")
+        report["models"][arch] = agg
+    print(f"\nLOSO, MEGC2019 composite (442 samples, 68 subjects): mean ± std over seeds")
+    print(f"{'model':38s} {'set':8s} {'UF1':>17s} {'UAR':>17s} {'acc':>17s}")
+    for arch, m in report["models"].items():
+        name = ("STSTNet retrained" if arch == "ststnet" else "F5CNet (ours)") + f" seeds {m['seeds']}"
+        for k in ("overall",) + DATASETS:
+            print(f"{name:38s} {k:8s} "
+                  f"{fmt(m[k]['uf1']):>17s} {fmt(m[k]['uar']):>17s} {fmt(m[k]['acc']):>17s}")
+        print(format_confusion(m["overall"]["confusion_sum_over_seeds"]) + "  (summed over seeds)\n")
+    if "reference_ststnet_weights" in report:
+        r = report["reference_ststnet_weights"]
+        for k in ("overall",) + DATASETS:
+            print(f"{'STSTNet reference weights':38s} {k:8s} {r[k]['uf1']:17.4f} {r[k]['uar']:17.4f} {r[k]['acc']:17.4f}")
+    for name, (f, u) in PUBLISHED.items():
+        print(f"{'published ' + name:38s} {'overall':8s} {f:17.4f} {u:17.4f}")
+    out = REPORTS / "loso_report.json"
+    out.write_text(json.dumps(report, indent=1))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Leave-one-subject-out harness + `python -m glimpse_train.loso --arch f5cnet --seed 0`.
+
+One model per held-out subject (68 folds), trained on the other 67 subjects with a fixed recipe,
+one prediction per test sample. Writes reports/runs/<arch>_s<seed>.json with every prediction (in labels.csv order)
+and a per-fold log.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import CLASSES
+from .data import MegcData, load_megc
+from .metrics import summary
+
+REPORTS = Path(__file__).resolve().parents[1] / "reports"
+
+
+def run_loso(data: MegcData, fit_predict, log_every: bool = True) -> dict:
+    """fit_predict(train_idx, test_idx, fold, subject, log) -> logits [len(test_idx),3]."""
+    n = len(data.y)
+    logits = np.zeros((n, 3), dtype=np.float64)
+    done = np.zeros(n, dtype=bool)
+    folds = []
+    for k, subj in enumerate(data.subjects):
+        te = np.where(data.subject == subj)[0]
+        tr = np.where(data.subject != subj)[0]
+        t0 = time.time()
+        log: dict = {"fold": k, "subject": subj, "n_test": int(len(te)), "n_train": int(len(tr))}
+        lg = np.asarray(fit_predict(tr, te, k, subj, log), dtype=np.float64)
+        assert lg.shape == (len(te), 3)
+        assert not done[te].any(), "a sample predicted twice"
+        logits[te] = lg
+        done[te] = True
+        pred = lg.argmax(1)
+        log["correct"] = int((pred == data.y[te]).sum())
+        log["seconds"] = round(time.time() - t0, 2)
+        folds.append(log)
+        if log_every:
+            print(f"  fold {k:2d} {subj:14s} n={len(te):2d} correct={log['correct']:2d} "
+                  f"{log['seconds']:.1f}s", flush=True)
+    assert done.all()
+    pred = logits.argmax(1)
+    return {
+        "metrics": summary(data.y, pred, data.dataset),
+        "folds": folds,
+        # our predictions only, in labels.csv order (no sample names or labels: those stay in shared/)
+        "predictions_in_labels_csv_order": [int(p) for p in pred],
+        "logits_in_labels_csv_order": [[round(float(v), 4) for v in lg] for lg in logits],
+        "classes": list(CLASSES),
+    }
+
+
+def loso_train(data: MegcData, arch: str, seed: int) -> dict:
+    import torch
+
+    from .train import RECIPES, predict_logits, train_model
+
+    torch.set_num_threads(int(os.environ.get("GLIMPSE_THREADS", "1")))
+
+    def fit_predict(tr, te, k, subj, log):
+        model = train_model(arch, data.x[tr], data.y[tr], seed=seed * 1000 + k, log=log)
+        return predict_logits(model, data.x[te])
+
+    t0 = time.time()
+    res = run_loso(data, fit_predict)
+    res.update({"arch": arch, "seed": seed, "recipe": RECIPES[arch], "seconds": round(time.time() - t0, 1)})
+    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--arch", required=True, choices=["ststnet", "f5cnet"])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", default=None, help="shared root (default $GLIMPSE_SHARED or ../shared)")
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args(argv)
+    data = load_megc(a.data)
+    res = loso_train(data, a.arch, a.seed)
+    out = Path(a.out) if a.out else REPORTS / "runs" / f"{a.arch}_s{a.seed}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1))
+    m = res["metrics"]["overall"]
+    print(f"{a.arch} seed {a.seed}: UF1 {m['uf1']:.4f} UAR {m['uar']:.4f} acc {m['acc']:.4f} -> {out}")
+
+
+if __name__ == "__main__":
+    main()

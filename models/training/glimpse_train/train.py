@@ -1,0 +1,88 @@
+"""The one fixed training recipe (hyper-parameters fixed in advance, nothing chosen on a test fold).
+
+Recipe (both networks): AdamW, cosine learning-rate decay to 0 over a fixed number of epochs,
+batch 32, class-weighted cross-entropy (inverse class frequency of the training set) with label
+smoothing 0.1, augmentation = random horizontal mirror (u channel negated: 255 - u, because the
+channels are min-max normalised per image) + random translation of up to 2 px (edge replicate).
+The model after the last epoch is the model; there is no epoch selection.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .models import build
+
+RECIPES = {
+    "ststnet": dict(epochs=20, lr=2e-3, weight_decay=1e-4, batch=32, label_smoothing=0.1, flip=True, shift=2),
+    "f5cnet": dict(epochs=20, lr=2e-3, weight_decay=5e-4, batch=32, label_smoothing=0.1, flip=True, shift=2),
+}
+
+U_CHANNEL = 2  # BGR order of the PNG: 0 strain, 1 v, 2 u
+
+
+def augment(x: torch.Tensor, g: torch.Generator, flip: bool, shift: int) -> torch.Tensor:
+    n = x.shape[0]
+    if flip:
+        m = torch.rand(n, generator=g) < 0.5
+        if m.any():
+            xf = x[m].flip(3)
+            xf[:, U_CHANNEL] = 255.0 - xf[:, U_CHANNEL]
+            x = x.clone()
+            x[m] = xf
+    if shift > 0:
+        xp = F.pad(x, (shift, shift, shift, shift), mode="replicate")
+        dx = torch.randint(0, 2 * shift + 1, (n,), generator=g)
+        dy = torch.randint(0, 2 * shift + 1, (n,), generator=g)
+        ar = torch.arange(28)
+        rows = (dy[:, None] + ar)[:, None, :, None]
+        cols = (dx[:, None] + ar)[:, None, None, :]
+        x = xp[torch.arange(n)[:, None, None, None], torch.arange(x.shape[1])[None, :, None, None], rows, cols]
+    return x
+
+
+def train_model(arch: str, x: np.ndarray, y: np.ndarray, seed: int, recipe: dict | None = None,
+                log=None) -> nn.Module:
+    r = dict(RECIPES[arch]) if recipe is None else recipe
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    model = build(arch)
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    counts = np.bincount(np.asarray(y), minlength=3).astype(np.float64)
+    w = counts.sum() / (3.0 * np.maximum(counts, 1.0))
+    crit = nn.CrossEntropyLoss(weight=torch.tensor(w, dtype=torch.float32), label_smoothing=r["label_smoothing"])
+    opt = torch.optim.AdamW(model.parameters(), lr=r["lr"], weight_decay=r["weight_decay"], fused=True)
+    n = len(yt)
+    steps_per_epoch = int(np.ceil(n / r["batch"]))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=r["lr"], total_steps=r["epochs"] * steps_per_epoch,
+                                                pct_start=0.1, anneal_strategy="cos")
+    model.train()
+    last = 0.0
+    for ep in range(r["epochs"]):
+        perm = torch.randperm(n, generator=g)
+        tot = 0.0
+        for s in range(steps_per_epoch):
+            idx = perm[s * r["batch"]: (s + 1) * r["batch"]]
+            if len(idx) < 2:  # BN needs 2 samples
+                continue
+            xb = augment(xt[idx], g, r["flip"], r["shift"])
+            loss = crit(model(xb), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += float(loss.detach()) * len(idx)
+        last = tot / n
+    if log is not None:
+        log["final_train_loss"] = round(last, 4)
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: np.ndarray) -> np.ndarray:
+    model.eval()
+    return model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()

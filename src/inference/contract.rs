@@ -1,0 +1,79 @@
+//! Model contracts: the names and shapes a model's inputs and outputs must have, checked when the
+//! model is loaded so that a wrong file is refused with a message, not misread.
+
+use std::path::Path;
+
+use ort::session::Session;
+use ort::value::ValueType;
+
+use super::{InferenceError, runtime};
+
+/// One tensor of a contract. `None` in `shape` is a dimension of any size (the batch).
+#[derive(Debug, Clone, Copy)]
+pub struct TensorSpec {
+    pub name: &'static str,
+    pub shape: &'static [Option<i64>],
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Contract {
+    pub inputs: &'static [TensorSpec],
+    pub outputs: &'static [TensorSpec],
+}
+
+fn describe(shape: &[Option<i64>]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.map_or("N".into(), |d| d.to_string())).collect();
+    format!("[{}]", dims.join(", "))
+}
+
+fn describe_found(shape: &[i64]) -> String {
+    let dims: Vec<String> = shape.iter().map(|&d| if d < 0 { "N".into() } else { d.to_string() }).collect();
+    format!("[{}]", dims.join(", "))
+}
+
+fn check(path: &Path, kind: &str, specs: &[TensorSpec], found: &[ort::value::Outlet]) -> Result<(), InferenceError> {
+    let mismatch = |what: String, expected: String, found: String| InferenceError::Contract {
+        path: path.to_owned(),
+        what,
+        expected,
+        found,
+    };
+    let names = || found.iter().map(|o| o.name().to_owned()).collect::<Vec<_>>().join(", ");
+    if found.len() != specs.len() {
+        return Err(mismatch(format!("the number of {kind}s"), specs.len().to_string(), format!("{} ({})", found.len(), names())));
+    }
+    for (spec, outlet) in specs.iter().zip(found) {
+        if outlet.name() != spec.name {
+            return Err(mismatch(format!("the {kind} name"), format!("'{}'", spec.name), format!("'{}'", outlet.name())));
+        }
+        let ValueType::Tensor { shape, .. } = outlet.dtype() else {
+            return Err(mismatch(format!("{kind} '{}'", spec.name), "a tensor".into(), format!("{:?}", outlet.dtype())));
+        };
+        let fits = shape.len() == spec.shape.len()
+            && shape.iter().zip(spec.shape).all(|(&got, want)| match want {
+                Some(want) => got == *want,
+                None => true,
+            });
+        if !fits {
+            return Err(mismatch(format!("the shape of {kind} '{}'", spec.name), describe(spec.shape), describe_found(shape)));
+        }
+    }
+    Ok(())
+}
+
+/// Loads a model with ONNX Runtime and checks it against its contract.
+pub fn load_session(path: &Path, contract: &Contract, threads: usize) -> Result<Session, InferenceError> {
+    if !path.is_file() {
+        return Err(InferenceError::ModelMissing { path: path.to_owned() });
+    }
+    let runtime = runtime()?;
+    let load_error = |reason: String| InferenceError::ModelLoad { path: path.to_owned(), reason };
+    let session = Session::builder(&runtime.environment)
+        .and_then(|builder| builder.with_intra_threads(threads.max(1)).map_err(Into::into))
+        .map_err(|e| load_error(e.to_string()))?
+        .commit_from_file(path)
+        .map_err(|e| load_error(e.to_string()))?;
+    check(path, "input", contract.inputs, session.inputs())?;
+    check(path, "output", contract.outputs, session.outputs())?;
+    Ok(session)
+}
