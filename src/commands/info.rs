@@ -1,10 +1,10 @@
 //! `glimpse cameras` and `glimpse models`: what the machine offers.
 
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::capture::list_cameras;
-use crate::inference::{Recogniser, runtime};
+use crate::inference::{Recogniser, runtime, search_roots};
 
 use super::CommandError;
 
@@ -29,11 +29,7 @@ pub fn models_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("GLIMPSE_MODELS") {
         return PathBuf::from(dir);
     }
-    let mut roots: Vec<PathBuf> = std::env::current_dir().into_iter().collect();
-    if let Ok(exe) = std::env::current_exe() {
-        roots.extend(exe.ancestors().skip(1).take(4).map(Path::to_path_buf));
-    }
-    roots
+    search_roots()
         .into_iter()
         .map(|root| root.join("models"))
         .find(|dir| dir.is_dir())

@@ -11,7 +11,7 @@ mod runtime;
 
 pub use contract::{Contract, TensorSpec, load_session};
 pub use mer::{MER_CLASSES, MER_INPUT_SHAPE, Recogniser};
-pub use runtime::{Runtime, locate_runtime, runtime};
+pub use runtime::{Runtime, locate_runtime, runtime, search_roots};
 
 use std::path::PathBuf;
 

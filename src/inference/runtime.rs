@@ -13,21 +13,23 @@ pub struct Runtime {
     pub environment: ort::environment::Environment,
 }
 
+/// Folders that may hold the project's `.venv` and `models/`: the working directory, then the
+/// folders above the executable (a checkout's root is above `target/release/glimpse`).
+pub fn search_roots() -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = std::env::current_dir().into_iter().collect();
+    if let Ok(exe) = std::env::current_exe() {
+        roots.extend(exe.ancestors().skip(1).take(4).map(Path::to_path_buf));
+    }
+    roots
+}
+
 /// Candidate places for `libonnxruntime.so`, in the order they are tried.
 fn library_candidates() -> Vec<PathBuf> {
     if let Some(path) = std::env::var_os("ORT_DYLIB_PATH") {
         return vec![PathBuf::from(path)];
     }
-    let mut roots: Vec<PathBuf> = Vec::new();
-    if let Ok(dir) = std::env::current_dir() {
-        roots.push(dir);
-    }
-    // The repository root above target/release/glimpse.
-    if let Ok(exe) = std::env::current_exe() {
-        roots.extend(exe.ancestors().skip(1).take(4).map(Path::to_path_buf));
-    }
     let mut candidates = Vec::new();
-    for root in roots {
+    for root in search_roots() {
         let lib_dir = root.join(".venv").join("lib");
         let Ok(pythons) = std::fs::read_dir(&lib_dir) else {
             candidates.push(lib_dir.join("python3*/site-packages/onnxruntime/capi/libonnxruntime.so*"));

@@ -8,7 +8,7 @@ use crate::face::template::{CANONICAL_68, TEMPLATE_SIZE};
 
 use super::MotionField;
 
-/// The regions, in column order.
+/// The regions, in column order; a region's discriminant is its index in [`Region::ALL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Region {
     BrowR,
@@ -102,8 +102,7 @@ impl RegionMasks {
     }
 
     pub fn pixels(&self, region: Region) -> &[usize] {
-        let index = Region::ALL.iter().position(|r| *r == region).unwrap_or(0);
-        &self.pixels[index]
+        &self.pixels[region as usize]
     }
 
     /// Mean motion of each region of `field` (which must be `size` x `size`).
@@ -145,8 +144,7 @@ pub struct RegionSignals {
 
 impl RegionSignals {
     pub fn get(&self, region: Region) -> RegionMotion {
-        let index = Region::ALL.iter().position(|r| *r == region).unwrap_or(0);
-        self.values[index]
+        self.values[region as usize]
     }
 }
 
@@ -165,6 +163,13 @@ mod tests {
         // Subject's right is the image's left.
         let mean_x = |r| masks.pixels(r).iter().map(|p| (p % 128) as f32).sum::<f32>() / masks.pixels(r).len() as f32;
         assert!(mean_x(Region::MouthR) < 64.0 && mean_x(Region::MouthL) > 64.0);
+    }
+
+    #[test]
+    fn all_lists_regions_in_discriminant_order() {
+        for (index, region) in Region::ALL.iter().enumerate() {
+            assert_eq!(*region as usize, index);
+        }
     }
 
     #[test]
