@@ -16,4 +16,5 @@ pub mod motion;
 pub mod pipeline;
 pub mod recognition;
 pub mod session;
+pub mod spotting;
 pub mod synth;

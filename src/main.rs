@@ -32,7 +32,8 @@ enum Command {
         #[command(flatten)]
         synth: SynthArgs,
     },
-    /// Analyse a video file, the synthetic face or a camera headless, writing DIR/frames.csv.
+    /// Analyse a video file, the synthetic face or a camera headless, writing DIR/frames.csv,
+    /// DIR/events.csv and each event's pictures in DIR/events/<id>/.
     Analyse {
         /// A video file, `synthetic`, `camera` or `camera:N`.
         input: SourceSpec,
@@ -48,8 +49,18 @@ enum Command {
         /// Print the summary as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Do not save the event pictures (flow, combined flow, dynamic images).
+        #[arg(long)]
+        no_event_images: bool,
+        #[command(flatten)]
+        spotting: SpotArgs,
         #[command(flatten)]
         synth: SynthArgs,
+    },
+    /// Measure the project's components against ground truth.
+    Eval {
+        #[command(subcommand)]
+        what: EvalCommand,
     },
     /// Write a synthetic face video with injected micro-expressions and its truth table.
     Synth {
@@ -80,6 +91,53 @@ enum Command {
     Cameras,
     /// Show the ONNX Runtime library and the model files.
     Models,
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Score the spotter on synthetic videos (precision, recall, F1 at IoU >= 0.5, false alarms
+    /// per minute) and count its micro events on real videos without micro-expressions.
+    Spotting {
+        /// Number of synthetic videos (seeds 1..=N).
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        /// Length of each synthetic video in seconds.
+        #[arg(long, default_value_t = 30.0)]
+        seconds: f64,
+        /// Frame rate of the synthetic videos.
+        #[arg(long, default_value_t = 30.0)]
+        fps: f64,
+        /// Real videos to count false alarms on (each `*.mp4` in the folder); default:
+        /// ../shared/data/videos when it exists.
+        #[arg(long, conflicts_with = "no_videos")]
+        videos: Option<PathBuf>,
+        /// Only the synthetic videos.
+        #[arg(long)]
+        no_videos: bool,
+        /// Keep the videos and analyses here (default: a temporary folder).
+        #[arg(long)]
+        work: Option<PathBuf>,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        spotting: SpotArgs,
+    },
+}
+
+/// Spotter settings.
+#[derive(Args, Clone, Copy)]
+struct SpotArgs {
+    /// Spotting threshold in robust standard deviations of each region's recent motion (lower
+    /// finds weaker movements and more false alarms).
+    #[arg(long, default_value_t = glimpse::spotting::SpotterConfig::default().sensitivity)]
+    sensitivity: f32,
+}
+
+impl SpotArgs {
+    fn config(&self) -> glimpse::spotting::SpotterConfig {
+        glimpse::spotting::SpotterConfig { sensitivity: self.sensitivity, ..Default::default() }
+    }
 }
 
 /// Parameters of the synthetic face (for `synth` and the `synthetic` source).
@@ -148,13 +206,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let options = commands::live::LiveOptions { source, max_seconds: seconds, out, synth: synth.spec() };
             commands::live::run(&options, &stop)?;
         }
-        Some(Command::Analyse { input, out, paced, max_seconds, json, synth }) => {
+        Some(Command::Analyse { input, out, paced, max_seconds, json, no_event_images, spotting, synth }) => {
             let options = commands::analyse::AnalyseOptions {
                 input,
                 out,
                 paced,
                 max_seconds,
                 synth: synth.spec(),
+                spotting: spotting.config(),
+                event_images: !no_event_images,
                 progress: interactive,
             };
             let outcome = commands::analyse::run(&options, &stop)?;
@@ -162,7 +222,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&outcome.stats).context("formatting the summary")?);
             } else {
                 eprint!("{}", commands::report::format_summary(&outcome.stats));
-                eprintln!("wrote {}", outcome.frames_csv.display());
+                eprintln!("wrote {} and {} ({} events)", outcome.frames_csv.display(), outcome.events_csv.display(), outcome.events.len());
             }
             for warning in outcome.warnings {
                 eprintln!("warning: {warning}");
@@ -190,6 +250,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report).context("formatting the report")?);
             } else {
                 print!("{}", commands::bench::format(&report));
+            }
+        }
+        Some(Command::Eval { what: EvalCommand::Spotting { seeds, seconds, fps, videos, no_videos, work, json, spotting } }) => {
+            let options = commands::eval::SpottingEvalOptions {
+                seeds,
+                seconds,
+                fps,
+                videos: if no_videos { None } else { videos.or_else(commands::eval::default_videos_dir) },
+                work,
+                spotting: spotting.config(),
+                progress: interactive,
+            };
+            let report = commands::eval::spotting(&options, &stop)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).context("formatting the report")?);
+            } else {
+                print!("{}", commands::eval::format_spotting(&report));
             }
         }
         Some(Command::Cameras) => print!("{}", commands::info::cameras()?),

@@ -115,7 +115,7 @@ fn camera_lost_mid_stream_keeps_what_was_analysed() {
     let dir = tempfile::tempdir().unwrap();
     // A large ring so that no frame is dropped even on a loaded machine.
     let config = PipelineConfig { ring_capacity: 64, ..PipelineConfig::default() };
-    let error = match analyse_source(Box::new(source), config, dir.path(), false, &StopFlag::default()) {
+    let error = match analyse_source(Box::new(source), config, dir.path(), false, false, &StopFlag::default()) {
         Ok(_) => panic!("a lost camera must be reported"),
         Err(error) => error.to_string(),
     };

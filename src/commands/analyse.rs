@@ -1,5 +1,5 @@
 //! `glimpse analyse INPUT --out DIR`: the pipeline headless over a video file, the synthetic face
-//! or a camera, writing `DIR/frames.csv` as it goes.
+//! or a camera, writing `DIR/frames.csv`, `DIR/events.csv` and `DIR/events/<id>/*.png` as it goes.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,10 +9,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::capture::{Pacing, Source, SourceSpec, open_source};
 use crate::pipeline::{OutputPolicy, Pipeline, PipelineConfig, PipelineStats};
-use crate::session::{FRAMES_CSV, FramesCsvWriter};
+use crate::recognition::AnalysedEvent;
+use crate::session::{EVENTS_CSV, EVENTS_DIR, EventsCsvWriter, FRAMES_CSV, FramesCsvWriter, SessionError, save_event_images};
+use crate::spotting::SpotterConfig;
 use crate::synth::{SynthSpec, write_truth_csv};
 
-use super::{CommandError, StopFlag, create_dir, report};
+use super::{CommandError, StopFlag, create_dir, recognition_model, report};
 
 #[derive(Debug, Clone)]
 pub struct AnalyseOptions {
@@ -24,6 +26,9 @@ pub struct AnalyseOptions {
     pub max_seconds: Option<f64>,
     /// Parameters of the synthetic source.
     pub synth: SynthSpec,
+    pub spotting: SpotterConfig,
+    /// Save each event's pictures under `DIR/events/<id>/`.
+    pub event_images: bool,
     pub progress: bool,
 }
 
@@ -32,6 +37,8 @@ pub struct AnalyseOutcome {
     pub stats: PipelineStats,
     pub warnings: Vec<String>,
     pub frames_csv: PathBuf,
+    pub events_csv: PathBuf,
+    pub events: Vec<std::sync::Arc<AnalysedEvent>>,
 }
 
 /// Runs the analysis the options describe. A source that fails mid-stream (camera unplugged,
@@ -43,13 +50,37 @@ pub fn run(options: &AnalyseOptions, stop: &StopFlag) -> Result<AnalyseOutcome, 
         let truth = crate::synth::SyntheticFace::new(options.synth.clone())?;
         write_truth_csv(&options.out.join("truth.csv"), truth.truth())?;
     }
+    let mut warnings = Vec::new();
     let config = PipelineConfig {
         pacing: if options.paced { Pacing::RealTime } else { Pacing::AsFastAsPossible },
         output: OutputPolicy::Lossless,
         max_seconds: options.max_seconds,
+        spotting: options.spotting,
+        mer_model: recognition_model(&mut warnings)?,
         ..PipelineConfig::default()
     };
-    analyse_source(source, config, &options.out, options.progress, stop)
+    let mut outcome = analyse_source(source, config, &options.out, options.event_images, options.progress, stop)?;
+    warnings.append(&mut outcome.warnings);
+    outcome.warnings = warnings;
+    Ok(outcome)
+}
+
+/// `events.csv` and the event pictures, written as each event arrives.
+struct EventSink {
+    csv: EventsCsvWriter,
+    images: Option<PathBuf>,
+    events: Vec<std::sync::Arc<AnalysedEvent>>,
+}
+
+impl EventSink {
+    fn write(&mut self, analysed: &std::sync::Arc<AnalysedEvent>) -> Result<(), SessionError> {
+        self.events.push(analysed.clone());
+        self.csv.write(analysed)?;
+        if let Some(dir) = &self.images {
+            save_event_images(dir, analysed)?;
+        }
+        Ok(())
+    }
 }
 
 /// The analysis loop, for any source (tests pass their own).
@@ -57,12 +88,19 @@ pub fn analyse_source(
     source: Box<dyn Source>,
     config: PipelineConfig,
     out: &Path,
+    event_images: bool,
     progress: bool,
     stop: &StopFlag,
 ) -> Result<AnalyseOutcome, CommandError> {
     create_dir(out)?;
     let frames_path = out.join(FRAMES_CSV);
     let mut writer = FramesCsvWriter::create(&frames_path)?;
+    let events_path = out.join(EVENTS_CSV);
+    let mut sink = EventSink {
+        csv: EventsCsvWriter::create(&events_path)?,
+        images: event_images.then(|| out.join(EVENTS_DIR)),
+        events: Vec::new(),
+    };
     let total = source.info().frame_count;
     let limited = config.max_frames.is_some() || config.max_seconds.is_some();
     let pipeline = Pipeline::start(source, config)?;
@@ -79,12 +117,13 @@ pub fn analyse_source(
         }
         match pipeline.results().recv_timeout(Duration::from_millis(200)) {
             Ok(analysis) => {
-                if write_error.is_none()
-                    && let Err(error) = writer.write(&analysis)
-                {
-                    // Keep what is written; stop reading and let the pipeline wind down.
-                    pipeline.stop();
-                    write_error = Some(error);
+                if write_error.is_none() {
+                    let written = writer.write(&analysis).and_then(|()| analysis.events.iter().try_for_each(|e| sink.write(e)));
+                    if let Err(error) = written {
+                        // Keep what is written; stop reading and let the pipeline wind down.
+                        pipeline.stop();
+                        write_error = Some(error);
+                    }
                 }
                 bar.inc(1);
             }
@@ -94,6 +133,9 @@ pub fn analyse_source(
     }
     bar.finish_and_clear();
     let report = pipeline.finish()?;
+    if write_error.is_none() {
+        write_error = report.late_events.iter().try_for_each(|e| sink.write(e)).err();
+    }
     if let Some(error) = write_error {
         return Err(error.into());
     }
@@ -103,5 +145,5 @@ pub fn analyse_source(
     }
     let read_to_end = report.completed && !limited;
     let warnings = report::warnings(&report.stats, read_to_end);
-    Ok(AnalyseOutcome { stats: report.stats, warnings, frames_csv: frames_path })
+    Ok(AnalyseOutcome { stats: report.stats, warnings, frames_csv: frames_path, events_csv: events_path, events: sink.events })
 }

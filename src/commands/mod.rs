@@ -2,6 +2,7 @@
 
 pub mod analyse;
 pub mod bench;
+pub mod eval;
 pub mod info;
 pub mod live;
 pub mod report;
@@ -31,6 +32,8 @@ pub enum CommandError {
     Inference(#[from] InferenceError),
     #[error("cannot create output folder '{path}': {source}")]
     OutputDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot read folder '{path}': {source}")]
+    ReadDir { path: PathBuf, source: std::io::Error },
     #[error("cannot write '{path}': {source}")]
     WriteFile { path: PathBuf, source: std::io::Error },
 }
@@ -62,6 +65,23 @@ impl StopFlag {
     pub fn is_raised(&self) -> bool {
         self.0.load(Ordering::Acquire)
     }
+}
+
+/// The MER model for a pipeline: `models/mer.onnx` when it is there and ONNX Runtime loads.
+/// Without a runtime the analysis still runs (events get no emotion) and `warnings` says why; a
+/// model file that is there but broken is an error naming the file.
+pub fn recognition_model(warnings: &mut Vec<String>) -> Result<Option<PathBuf>, CommandError> {
+    let path = info::models_dir().join("mer.onnx");
+    if !path.is_file() {
+        warnings.push(format!("no MER model at {}: events get no emotion", path.display()));
+        return Ok(None);
+    }
+    if let Err(error) = crate::inference::runtime() {
+        warnings.push(format!("{error}; events get no emotion"));
+        return Ok(None);
+    }
+    crate::inference::Recogniser::load(&path)?;
+    Ok(Some(path))
 }
 
 pub(crate) fn create_dir(path: &std::path::Path) -> Result<(), CommandError> {

@@ -29,6 +29,19 @@ pub fn format_summary(stats: &PipelineStats) -> String {
         timing_row(&mut out, name, timing);
     }
     timing_row(&mut out, "end-to-end", &stats.end_to_end);
+    timing_row(&mut out, "per event", &stats.event_analysis);
+    let c = &stats.spotter;
+    let _ = writeln!(
+        out,
+        "spotting:      {} events from {} candidates ({} too long, {} too short, {} cut by a lost face), {} frames unreliable{}",
+        c.events,
+        c.candidates,
+        c.too_long,
+        c.too_short,
+        c.interrupted,
+        c.unreliable_frames,
+        if stats.events_unanalysed > 0 { format!(", {} events passed on unanalysed", stats.events_unanalysed) } else { String::new() }
+    );
     out
 }
 

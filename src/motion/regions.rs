@@ -9,7 +9,8 @@ use crate::face::template::{CANONICAL_68, TEMPLATE_SIZE};
 use super::MotionField;
 
 /// The regions, in column order; a region's discriminant is its index in [`Region::ALL`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Region {
     BrowR,
     BrowL,

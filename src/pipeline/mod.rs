@@ -1,12 +1,15 @@
-//! The pipeline: capture thread -> ring -> face thread -> motion thread -> results channel.
+//! The pipeline: capture thread -> ring -> face thread -> motion thread (motion, then the
+//! spotter) -> results channel; each spotted event goes to the events thread (recognition, AU
+//! guess, pictures) and comes back attached to the next frame's result.
 //!
 //! The same object runs under the window, headless (`glimpse analyse`) and in benchmarks; it
 //! does not know which. Each stage times itself; the ring and the channels count what they drop.
 
 pub mod timing;
 
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -18,7 +21,10 @@ use crate::capture::{
     spawn_capture,
 };
 use crate::face::{FaceConfig, FaceError, FaceResult, FaceStage, FaceTrack};
+use crate::inference::{InferenceError, Recogniser};
 use crate::motion::{DisFlow, FlowEstimator, FrameMotion, MotionAnalyser, MotionConfig, MotionError, MotionStage};
+use crate::recognition::{AnalysedEvent, EventAnalyser, RecognitionError};
+use crate::spotting::{Calibration, EventFrames, SpotSample, SpotterConfig, SpotterCounters, SpottingStage};
 
 pub use timing::{LatencyHistogram, StageTimer, TimingSummary};
 
@@ -30,6 +36,12 @@ pub enum PipelineError {
     Motion(#[from] MotionError),
     #[error(transparent)]
     Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Inference(#[from] InferenceError),
+    #[error(transparent)]
+    Recognition(#[from] RecognitionError),
+    #[error("OpenCV error in the spotting stage: {0}")]
+    Spotting(#[from] opencv::Error),
     #[error("cannot start the {0} thread: {1}")]
     Thread(&'static str, std::io::Error),
     #[error("the {0} thread panicked")]
@@ -52,6 +64,9 @@ pub struct PipelineConfig {
     pub output: OutputPolicy,
     pub face: FaceConfig,
     pub motion: MotionConfig,
+    pub spotting: SpotterConfig,
+    /// The MER model (`models/mer.onnx`); without one, events get no emotion.
+    pub mer_model: Option<PathBuf>,
     /// Stop after this many frames / seconds of stream time.
     pub max_frames: Option<u64>,
     pub max_seconds: Option<f64>,
@@ -67,6 +82,8 @@ impl Default for PipelineConfig {
             output: OutputPolicy::Lossless,
             face: FaceConfig::default(),
             motion: MotionConfig::default(),
+            spotting: SpotterConfig::default(),
+            mer_model: None,
             max_frames: None,
             max_seconds: None,
             keep_images: false,
@@ -86,6 +103,15 @@ pub struct FrameAnalysis {
     pub confidence: f32,
     /// Facial motion against the frame `lag_ms` earlier; `None` without a face or history.
     pub motion: Option<FrameMotion>,
+    /// The spotter's view of this frame.
+    pub spot: SpotSample,
+    /// Events whose analysis finished since the previous delivered result (possibly ended
+    /// some frames ago).
+    pub events: Vec<Arc<AnalysedEvent>>,
+    /// The class probabilities of the latest recognised micro-expression.
+    pub probabilities: Option<[f32; 3]>,
+    /// The neutral-baseline calibration's state at this frame.
+    pub calibration: Calibration,
     /// Capture-to-result latency.
     pub latency: Duration,
     pub image: Option<opencv::core::Mat>,
@@ -101,6 +127,11 @@ pub struct PipelineStats {
     pub ring: DropStats,
     pub output_dropped: u64,
     pub stages: Vec<(String, TimingSummary)>,
+    /// Time per spotted event in the events thread (recognition, AU guess, pictures).
+    pub event_analysis: TimingSummary,
+    pub spotter: SpotterCounters,
+    /// Events passed on without analysis because the events thread was behind.
+    pub events_unanalysed: u64,
     pub end_to_end: TimingSummary,
     pub wall_seconds: f64,
 }
@@ -119,10 +150,25 @@ struct Metrics {
     read: Arc<StageTimer>,
     face: StageTimer,
     motion: StageTimer,
+    spotting: StageTimer,
+    event_analysis: StageTimer,
     end_to_end: StageTimer,
     analysed: AtomicU64,
     faces: AtomicU64,
     output_dropped: AtomicU64,
+    events_unanalysed: AtomicU64,
+    spotter: Mutex<SpotterCounters>,
+    /// Events analysed after the last frame was delivered (the end of the stream).
+    late_events: Mutex<Vec<Arc<AnalysedEvent>>>,
+}
+
+/// Changes to a running spotter, from the window's controls.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SpotterControl {
+    SetSensitivity(f32),
+    /// Start a neutral-baseline calibration of this many milliseconds.
+    Calibrate(f64),
+    ClearCalibration,
 }
 
 /// A running pipeline. Read results from [`Pipeline::results`]; call [`Pipeline::finish`] at the
@@ -132,6 +178,7 @@ pub struct Pipeline {
     ring: Arc<FrameRing<Frame>>,
     workers: Vec<(&'static str, JoinHandle<Result<(), PipelineError>>)>,
     results: Receiver<FrameAnalysis>,
+    controls: Sender<SpotterControl>,
     metrics: Arc<Metrics>,
     started: Instant,
 }
@@ -143,6 +190,9 @@ pub struct PipelineReport {
     /// was analysed and delivered.
     pub capture_error: Option<CaptureError>,
     pub completed: bool,
+    /// Events analysed after the last frame was delivered (found at the end of the stream, or
+    /// still being analysed then), in order.
+    pub late_events: Vec<Arc<AnalysedEvent>>,
 }
 
 impl Pipeline {
@@ -164,15 +214,23 @@ impl Pipeline {
     ) -> Result<Self, PipelineError> {
         let crop_size = face_stage.aligner().size() as usize;
         let mut motion_stage = MotionStage::new(MotionAnalyser::new(flow, crop_size), config.motion);
+        let recogniser = config.mer_model.as_deref().map(Recogniser::load).transpose()?;
+        let mut event_analyser = EventAnalyser::new(crop_size, recogniser)?;
+        let mut spotting = SpottingStage::new(config.spotting);
         let read_timer = Arc::new(StageTimer::new("read"));
         let metrics = Arc::new(Metrics {
             read: read_timer.clone(),
             face: StageTimer::new("face"),
             motion: StageTimer::new("motion"),
+            spotting: StageTimer::new("spotting"),
+            event_analysis: StageTimer::new("event_analysis"),
             end_to_end: StageTimer::new("end_to_end"),
             analysed: AtomicU64::new(0),
             faces: AtomicU64::new(0),
             output_dropped: AtomicU64::new(0),
+            events_unanalysed: AtomicU64::new(0),
+            spotter: Mutex::new(SpotterCounters::default()),
+            late_events: Mutex::new(Vec::new()),
         });
 
         let ring = Arc::new(FrameRing::<Frame>::new(config.ring_capacity));
@@ -182,7 +240,26 @@ impl Pipeline {
 
         let (to_motion, from_face) = bounded::<(Frame, FaceResult)>(4);
         let (to_output, results) = bounded::<FrameAnalysis>(64);
+        let (to_events, events_in) = bounded::<EventFrames>(8);
+        let (events_out, from_events) = bounded::<AnalysedEvent>(64);
+        let (controls, control_in) = crossbeam_channel::unbounded::<SpotterControl>();
         let mut workers = Vec::new();
+
+        let events_thread = {
+            let metrics = metrics.clone();
+            std::thread::Builder::new().name("events".into()).spawn(move || -> Result<(), PipelineError> {
+                for frames in events_in {
+                    let started = Instant::now();
+                    let analysed = event_analyser.analyse(frames);
+                    metrics.event_analysis.record(started.elapsed());
+                    if events_out.send(analysed).is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            })
+        }
+        .map_err(|e| PipelineError::Thread("events", e))?;
 
         let face_thread = {
             let ring = ring.clone();
@@ -217,16 +294,41 @@ impl Pipeline {
             // channel disconnect when the reader goes away.
             let drain = (policy == OutputPolicy::DropOldest).then(|| results.clone());
             std::thread::Builder::new().name("motion".into()).spawn(move || -> Result<(), PipelineError> {
+                let mut probabilities = None;
                 for (frame, face) in from_face {
                     let started = Instant::now();
                     let success = face.success();
-                    let motion = match (&face.track, &face.aligned) {
-                        (Some(track), Some(aligned)) if success => {
-                            motion_stage.process(frame.index, frame.time.seconds, Some((track.id, aligned)))?
-                        }
-                        _ => motion_stage.process(frame.index, frame.time.seconds, None)?,
+                    let measured = match (&face.track, &face.aligned) {
+                        (Some(track), Some(aligned)) if success => Some((track.id, aligned)),
+                        _ => None,
                     };
+                    let motion = motion_stage.process(frame.index, frame.time.seconds, measured)?;
                     metrics.motion.record(started.elapsed());
+
+                    let started = Instant::now();
+                    for control in control_in.try_iter() {
+                        let spotter = spotting.spotter_mut();
+                        match control {
+                            SpotterControl::SetSensitivity(k) => spotter.set_sensitivity(k),
+                            SpotterControl::Calibrate(ms) => spotter.start_calibration(frame.time.seconds, ms),
+                            SpotterControl::ClearCalibration => spotter.clear_calibration(),
+                        }
+                    }
+                    let crop = measured.map(|(id, aligned)| (id, &aligned.image));
+                    let (spot, found) = spotting.process(frame.index, frame.time.seconds, crop, motion.as_ref())?;
+                    let mut events = Vec::new();
+                    if let Some(found) = found {
+                        pass_on(found, &to_events, &mut events, &metrics);
+                    }
+                    for analysed in from_events.try_iter() {
+                        if let Some(recognition) = &analysed.recognition {
+                            probabilities = Some(recognition.probabilities);
+                        }
+                        events.push(Arc::new(analysed));
+                    }
+                    let calibration = spotting.spotter().calibration();
+                    metrics.spotting.record(started.elapsed());
+
                     let latency = Duration::from_nanos(monotonic_ns().saturating_sub(frame.time.capture_ns));
                     metrics.end_to_end.record(latency);
                     metrics.analysed.fetch_add(1, Ordering::Relaxed);
@@ -242,21 +344,40 @@ impl Pipeline {
                         success,
                         face: face.track,
                         motion,
+                        spot,
+                        events,
+                        probabilities,
+                        calibration,
                         latency,
                         image: keep_images.then_some(frame.image),
                     };
                     if !deliver(&to_output, drain.as_ref(), analysis, policy, &metrics.output_dropped) {
-                        return Ok(());
+                        break;
                     }
+                }
+                // The end of the stream: close what the spotter still holds and collect every
+                // event still being analysed.
+                let mut late = Vec::new();
+                if let Some(found) = spotting.finish()? {
+                    pass_on(found, &to_events, &mut late, &metrics);
+                }
+                if let Ok(mut counters) = metrics.spotter.lock() {
+                    *counters = spotting.spotter().counters();
+                }
+                drop(to_events);
+                late.extend(from_events.iter().map(Arc::new));
+                if let Ok(mut store) = metrics.late_events.lock() {
+                    store.extend(late);
                 }
                 Ok(())
             })
         }
         .map_err(|e| PipelineError::Thread("motion", e))?;
         workers.push(("motion", motion_thread));
+        workers.push(("events", events_thread));
 
         let capture = spawn_capture(source, ring.clone(), options, read_timer);
-        Ok(Self { capture, ring, workers, results, metrics, started: Instant::now() })
+        Ok(Self { capture, ring, workers, results, controls, metrics, started: Instant::now() })
     }
 
     pub fn source(&self) -> &SourceInfo {
@@ -265,6 +386,12 @@ impl Pipeline {
 
     pub fn results(&self) -> &Receiver<FrameAnalysis> {
         &self.results
+    }
+
+    /// Sends a change to the running spotter (applied before the next frame is spotted).
+    pub fn control(&self, control: SpotterControl) {
+        // The motion thread may have ended; then there is nothing left to control.
+        let _ = self.controls.send(control);
     }
 
     /// Stops reading the source; frames already read are still analysed and delivered.
@@ -279,7 +406,7 @@ impl Pipeline {
     /// Waits for every thread (the caller must have drained or dropped the results it wants)
     /// and reports how the run ended.
     pub fn finish(self) -> Result<PipelineReport, PipelineError> {
-        let Pipeline { capture, ring, workers, results, metrics, started } = self;
+        let Pipeline { capture, ring, workers, results, controls: _, metrics, started } = self;
         let info = capture.info().clone();
         let outcome = capture.join();
         // Results nobody reads any more must not block the workers.
@@ -300,7 +427,8 @@ impl Pipeline {
             return Err(error);
         }
         let stats = collect_stats(&info, outcome.frames_read, &ring, &metrics, started);
-        Ok(PipelineReport { stats, capture_error: outcome.error, completed: outcome.completed })
+        let late_events = metrics.late_events.lock().map(|mut store| std::mem::take(&mut *store)).unwrap_or_default();
+        Ok(PipelineReport { stats, capture_error: outcome.error, completed: outcome.completed, late_events })
     }
 }
 
@@ -318,12 +446,27 @@ fn collect_stats(
         faces_found: metrics.faces.load(Ordering::Relaxed),
         ring: ring.stats(),
         output_dropped: metrics.output_dropped.load(Ordering::Relaxed),
-        stages: [&*metrics.read, &metrics.face, &metrics.motion]
+        stages: [&*metrics.read, &metrics.face, &metrics.motion, &metrics.spotting]
             .iter()
             .map(|timer| (timer.name().to_owned(), timer.summary()))
             .collect(),
+        event_analysis: metrics.event_analysis.summary(),
+        spotter: metrics.spotter.lock().map(|c| *c).unwrap_or_default(),
+        events_unanalysed: metrics.events_unanalysed.load(Ordering::Relaxed),
         end_to_end: metrics.end_to_end.summary(),
         wall_seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// Hands a spotted event to the events thread; when that is behind, the event goes on as the
+/// spotter found it (counted) rather than holding up the analysis.
+fn pass_on(found: EventFrames, to_events: &Sender<EventFrames>, events: &mut Vec<Arc<AnalysedEvent>>, metrics: &Metrics) {
+    match to_events.try_send(found) {
+        Ok(()) => {}
+        Err(TrySendError::Full(found) | TrySendError::Disconnected(found)) => {
+            metrics.events_unanalysed.fetch_add(1, Ordering::Relaxed);
+            events.push(Arc::new(AnalysedEvent::unanalysed(found.event, "the events thread was behind".into())));
+        }
     }
 }
 
@@ -345,8 +488,13 @@ fn deliver(
                     Err(TrySendError::Disconnected(_)) => return false,
                     Err(TrySendError::Full(back)) => {
                         analysis = back;
-                        if drain.try_recv().is_ok() {
+                        if let Ok(mut oldest) = drain.try_recv() {
                             dropped.fetch_add(1, Ordering::Relaxed);
+                            // A dropped frame's events are not dropped: they ride on the newer one.
+                            if !oldest.events.is_empty() {
+                                oldest.events.append(&mut analysis.events);
+                                analysis.events = oldest.events;
+                            }
                         }
                     }
                 }

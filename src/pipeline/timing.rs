@@ -95,6 +95,27 @@ pub struct TimingSummary {
     pub max_ms: f64,
 }
 
+impl TimingSummary {
+    /// Several runs' summaries as one: the count-weighted mean, and the worst run's percentiles
+    /// and maximum (an upper bound, since the histograms themselves are gone). `None` when no
+    /// run counted anything.
+    pub fn merge(runs: &[TimingSummary]) -> Option<TimingSummary> {
+        let count: u64 = runs.iter().map(|r| r.count).sum();
+        if count == 0 {
+            return None;
+        }
+        let worst = |f: fn(&TimingSummary) -> f64| runs.iter().filter(|r| r.count > 0).map(f).fold(0.0, f64::max);
+        Some(TimingSummary {
+            count,
+            mean_ms: runs.iter().map(|r| r.mean_ms * r.count as f64).sum::<f64>() / count as f64,
+            p50_ms: worst(|r| r.p50_ms),
+            p95_ms: worst(|r| r.p95_ms),
+            p99_ms: worst(|r| r.p99_ms),
+            max_ms: worst(|r| r.max_ms),
+        })
+    }
+}
+
 /// A named stage's histogram, shared between the stage's thread and its readers.
 #[derive(Debug)]
 pub struct StageTimer {

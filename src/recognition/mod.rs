@@ -1,8 +1,15 @@
-//! Recognition of spotted events. For now: building the MER model's input from an onset and an
-//! apex crop exactly as the training data was built (see `models/mer.md`).
+//! Recognition of spotted events: the MER model's input built exactly as its training data was
+//! (see `models/mer.md`), the class probabilities, an AU guess, and the pictures of the motion
+//! (flow, combined flow, dynamic images).
 
+mod au;
+mod event;
+pub mod images;
 mod input;
 
+pub use au::guess_aus;
+pub use event::{AnalysedEvent, EventAnalyser, EventImages, Recognition};
+pub use images::RgbImage;
 pub use input::{MER_SIZE, TvL1Flow, area_resize, flow_to_mer_input, mer_input, minmax_255, optical_strain};
 
 #[derive(Debug, thiserror::Error)]
@@ -11,8 +18,10 @@ pub enum RecognitionError {
     CropTooSmall { min: usize, width: usize, height: usize },
     #[error("onset and apex crops differ in size: {0}x{1} vs {2}x{3}")]
     SizeMismatch(i32, i32, i32, i32),
+    #[error("the {0} frame of event {1} is no longer in memory")]
+    MissingFrame(String, u32),
     #[error(transparent)]
     Motion(#[from] crate::motion::MotionError),
-    #[error("OpenCV error while building the MER input: {0}")]
+    #[error("OpenCV error while analysing an event: {0}")]
     OpenCv(#[from] opencv::Error),
 }

@@ -1,5 +1,8 @@
 //! `frames.csv`: one row per analysed frame in OpenFace's layout (`frame,face_id,timestamp,
-//! confidence,success`, frames numbered from 1, seconds, no spaces), then glimpse's own columns.
+//! confidence,success`, frames numbered from 1, seconds, no spaces), then glimpse's own columns:
+//! capture time, face box, head motion, region motion, the spotter's score (robust z-score of the
+//! most-moving region; blank where it cannot judge), its threshold and whether a candidate is
+//! open, and the class probabilities of the latest recognised micro-expression.
 //!
 //! Each row reaches the file in one `write` call as soon as its frame is analysed, so a crash or
 //! a full disk leaves every earlier row intact.
@@ -8,6 +11,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::inference::MER_CLASSES;
 use crate::motion::Region;
 use crate::pipeline::FrameAnalysis;
 
@@ -24,6 +28,8 @@ pub fn frames_csv_header() -> Vec<String> {
     columns.extend(["face_x", "face_y", "face_w", "face_h"].map(String::from));
     columns.extend(["motion_ref_frame", "head_tx", "head_ty", "head_rot", "head_scale"].map(String::from));
     columns.extend(Region::ALL.iter().map(|region| format!("motion_{}", region.name())));
+    columns.extend(["spot_score", "spot_threshold", "spot_active"].map(String::from));
+    columns.extend(MER_CLASSES.iter().map(|class| format!("p_{class}")));
     columns
 }
 
@@ -68,6 +74,14 @@ impl FramesCsvWriter {
                 fields.extend(m.regions.values.iter().map(|region| number(region.magnitude)));
             }
             None => fields.extend(std::iter::repeat_n(String::new(), 5 + Region::ALL.len())),
+        }
+        let spot = &analysis.spot;
+        fields.push(spot.score.map(|s| format!("{s:.3}")).unwrap_or_default());
+        fields.push(format!("{:.2}", spot.threshold));
+        fields.push(u8::from(spot.active).to_string());
+        match analysis.probabilities {
+            Some(p) => fields.extend(p.map(|p| format!("{p:.4}"))),
+            None => fields.extend(std::iter::repeat_n(String::new(), MER_CLASSES.len())),
         }
         self.write_record(fields)?;
         self.last_frame = analysis.index + 1;

@@ -34,6 +34,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+pub use crate::spotting::EventKind;
 pub use face::SRC_LANDMARKS;
 pub use io::{SynthSummary, TRUTH_HEADER, read_truth_csv, write_truth_csv, write_video};
 pub use plan::HeadPose;
@@ -86,36 +87,6 @@ impl Default for SynthSpec {
             noise_sigma: 2.0,
             head_motion: true,
             blinks: true,
-        }
-    }
-}
-
-/// Micro- or macro-expression. Displays and (de)serialises as `micro` / `macro`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EventKind {
-    Micro,
-    Macro,
-}
-
-impl fmt::Display for EventKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            EventKind::Micro => "micro",
-            EventKind::Macro => "macro",
-        })
-    }
-}
-
-impl FromStr for EventKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "micro" => Ok(EventKind::Micro),
-            "macro" => Ok(EventKind::Macro),
-            other => Err(format!(
-                "unknown event type '{other}' (expected micro or macro)"
-            )),
         }
     }
 }

@@ -1,0 +1,422 @@
+//! `glimpse eval spotting`: the spotter scored against ground truth.
+//!
+//! Synthetic videos (`glimpse synth`, H.264, one per seed) are analysed as files; spotted micro
+//! events are matched one-to-one to the true micro-expressions by the MEGC rule (a hit when the
+//! frame intervals overlap with IoU >= 0.5, best overlaps first). Micro events overlapping no
+//! true event at all are false alarms on neutral face, counted per minute of neutral time. Real
+//! videos (no annotated micro-expressions) are analysed too: their micro events are candidate
+//! false alarms, counted per minute.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::capture::{SourceSpec, open_source};
+use crate::pipeline::{OutputPolicy, PipelineConfig, TimingSummary};
+use crate::recognition::AnalysedEvent;
+use crate::spotting::{EventKind, SpotterConfig};
+use crate::synth::{SynthSpec, TruthEvent, read_truth_csv};
+
+use super::analyse::analyse_source;
+use super::{CommandError, StopFlag, create_dir};
+
+#[derive(Debug, Clone)]
+pub struct SpottingEvalOptions {
+    pub seeds: u64,
+    pub seconds: f64,
+    pub fps: f64,
+    pub videos: Option<PathBuf>,
+    pub work: Option<PathBuf>,
+    pub spotting: SpotterConfig,
+    pub progress: bool,
+}
+
+/// `../shared/data/videos` beside the checkout (or the working directory), when it exists.
+pub fn default_videos_dir() -> Option<PathBuf> {
+    crate::inference::search_roots()
+        .into_iter()
+        .filter_map(|root| root.parent().map(|p| p.join("shared/data/videos")))
+        .find(|dir| dir.is_dir())
+}
+
+/// Counts of one comparison with the truth.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Matches {
+    pub true_events: usize,
+    pub found_events: usize,
+    pub hits: usize,
+}
+
+impl Matches {
+    pub fn precision(&self) -> f64 {
+        ratio(self.hits, self.found_events)
+    }
+
+    pub fn recall(&self) -> f64 {
+        ratio(self.hits, self.true_events)
+    }
+
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 }
+    }
+
+    fn add(&mut self, other: Matches) {
+        self.true_events += other.true_events;
+        self.found_events += other.found_events;
+        self.hits += other.hits;
+    }
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b > 0 { a as f64 / b as f64 } else { 0.0 }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SeedResult {
+    pub seed: u64,
+    pub micro: Matches,
+    pub macro_: Matches,
+    /// Micro events overlapping no true event.
+    pub neutral_false_alarms: usize,
+    pub neutral_minutes: f64,
+    /// Mean IoU of the micro hits.
+    pub mean_hit_iou: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AmplitudeBin {
+    pub from_px: f32,
+    pub to_px: f32,
+    pub true_events: usize,
+    pub hits: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VideoResult {
+    pub file: String,
+    pub minutes: f64,
+    pub face_found_percent: f64,
+    pub micro_events: usize,
+    pub macro_events: usize,
+    pub micro_per_minute: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SpottingReport {
+    pub seeds: u64,
+    pub seconds: f64,
+    pub fps: f64,
+    pub sensitivity: f32,
+    pub micro: Matches,
+    pub macro_: Matches,
+    pub neutral_false_alarms_per_minute: f64,
+    pub mean_hit_iou: f64,
+    pub by_amplitude: Vec<AmplitudeBin>,
+    pub per_seed: Vec<SeedResult>,
+    pub videos: Vec<VideoResult>,
+    /// Talking-head and interview videos together.
+    pub talking_micro_per_minute: Option<f64>,
+    /// Spotter time per frame and event-analysis time per event, over the synthetic runs.
+    pub spotting_per_frame: Option<TimingSummary>,
+    pub analysis_per_event: Option<TimingSummary>,
+}
+
+/// Inclusive frame intervals' intersection over union.
+pub fn interval_iou(a: (u64, u64), b: (u64, u64)) -> f64 {
+    let inter = (a.1.min(b.1) + 1).saturating_sub(a.0.max(b.0));
+    let union = (a.1 - a.0 + 1) + (b.1 - b.0 + 1) - inter;
+    if union > 0 { inter as f64 / union as f64 } else { 0.0 }
+}
+
+/// One-to-one matching of found to true intervals, best overlaps first; returns the IoU of
+/// each hit.
+pub fn match_intervals(found: &[(u64, u64)], truth: &[(u64, u64)], min_iou: f64) -> Vec<f64> {
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    for (i, f) in found.iter().enumerate() {
+        for (j, t) in truth.iter().enumerate() {
+            let iou = interval_iou(*f, *t);
+            if iou >= min_iou {
+                pairs.push((iou, i, j));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut used_found, mut used_truth) = (vec![false; found.len()], vec![false; truth.len()]);
+    let mut hits = Vec::new();
+    for (iou, i, j) in pairs {
+        if !used_found[i] && !used_truth[j] {
+            used_found[i] = true;
+            used_truth[j] = true;
+            hits.push(iou);
+        }
+    }
+    hits
+}
+
+fn frames_of(event: &AnalysedEvent) -> (u64, u64) {
+    (event.event.onset.frame_number(), event.event.offset.frame_number())
+}
+
+fn truth_frames(event: &TruthEvent) -> (u64, u64) {
+    (event.onset_frame, event.offset_frame)
+}
+
+/// Scores one analysed synthetic video.
+pub fn score_seed(seed: u64, seconds: f64, truth: &[TruthEvent], events: &[std::sync::Arc<AnalysedEvent>]) -> SeedResult {
+    let of_kind = |kind| -> (Vec<(u64, u64)>, Vec<(u64, u64)>) {
+        (
+            events.iter().filter(|e| e.event.kind == kind).map(|e| frames_of(e)).collect(),
+            truth.iter().filter(|t| t.kind == kind).map(truth_frames).collect(),
+        )
+    };
+    let (found_micro, true_micro) = of_kind(EventKind::Micro);
+    let (found_macro, true_macro) = of_kind(EventKind::Macro);
+    let micro_hits = match_intervals(&found_micro, &true_micro, 0.5);
+    let macro_hits = match_intervals(&found_macro, &true_macro, 0.5);
+    let all_truth: Vec<(u64, u64)> = truth.iter().map(truth_frames).collect();
+    let neutral_false_alarms =
+        found_micro.iter().filter(|f| all_truth.iter().all(|t| interval_iou(**f, *t) == 0.0)).count();
+    let event_seconds: f64 = truth.iter().map(|t| t.duration_ms / 1000.0).sum();
+    SeedResult {
+        seed,
+        micro: Matches { true_events: true_micro.len(), found_events: found_micro.len(), hits: micro_hits.len() },
+        macro_: Matches { true_events: true_macro.len(), found_events: found_macro.len(), hits: macro_hits.len() },
+        neutral_false_alarms,
+        neutral_minutes: (seconds - event_seconds).max(0.0) / 60.0,
+        mean_hit_iou: if micro_hits.is_empty() { 0.0 } else { micro_hits.iter().sum::<f64>() / micro_hits.len() as f64 },
+    }
+}
+
+fn hits_by_amplitude(truth: &[TruthEvent], events: &[std::sync::Arc<AnalysedEvent>], bins: &mut [AmplitudeBin]) {
+    let found: Vec<(u64, u64)> = events.iter().filter(|e| e.event.kind == EventKind::Micro).map(|e| frames_of(e)).collect();
+    for bin in bins.iter_mut() {
+        let in_bin: Vec<(u64, u64)> = truth
+            .iter()
+            .filter(|t| t.kind == EventKind::Micro && t.amplitude_px >= bin.from_px && t.amplitude_px < bin.to_px)
+            .map(truth_frames)
+            .collect();
+        bin.true_events += in_bin.len();
+        bin.hits += match_intervals(&found, &in_bin, 0.5).len();
+    }
+}
+
+fn pipeline_config(spotting: SpotterConfig) -> PipelineConfig {
+    // Spotting is what is measured: no MER model (its time is in `glimpse bench`).
+    PipelineConfig { output: OutputPolicy::Lossless, spotting, mer_model: None, ..PipelineConfig::default() }
+}
+
+pub fn spotting(options: &SpottingEvalOptions, stop: &StopFlag) -> Result<SpottingReport, CommandError> {
+    let (work, temporary) = match &options.work {
+        Some(dir) => (dir.clone(), false),
+        None => (std::env::temp_dir().join(format!("glimpse-eval-spotting-{}", std::process::id())), true),
+    };
+    create_dir(&work)?;
+    let result = run_spotting(options, &work, stop);
+    if temporary {
+        // Only files this run made; a failure to tidy up is not worth failing the report.
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    result
+}
+
+fn run_spotting(options: &SpottingEvalOptions, work: &Path, stop: &StopFlag) -> Result<SpottingReport, CommandError> {
+    // A wrong folder should fail before minutes of synthetic runs, not after.
+    let video_files = match &options.videos {
+        Some(dir) => video_files(dir)?,
+        None => Vec::new(),
+    };
+    let mut per_seed = Vec::new();
+    let mut bins: Vec<AmplitudeBin> = [(0.5, 1.0), (1.0, 2.0), (2.0, 3.01)]
+        .iter()
+        .map(|&(from_px, to_px)| AmplitudeBin { from_px, to_px, true_events: 0, hits: 0 })
+        .collect();
+    let mut spotting_timings = Vec::new();
+    let mut event_timings = Vec::new();
+    for seed in 1..=options.seeds {
+        if stop.is_raised() {
+            break;
+        }
+        let spec = SynthSpec {
+            seed,
+            seconds: options.seconds,
+            fps: options.fps,
+            micro_events: (options.seconds * 0.4).round() as usize,
+            macro_events: (options.seconds / 10.0).round() as usize,
+            ..SynthSpec::default()
+        };
+        let video = work.join(format!("synth_{seed}.mp4"));
+        let truth_path = work.join(format!("synth_{seed}_truth.csv"));
+        super::synth::run(&spec, &video, &truth_path, false)?;
+        let truth = read_truth_csv(&truth_path)?;
+        let source = open_source(&SourceSpec::File(video.clone()), SynthSpec::default())?;
+        let outcome = analyse_source(source, pipeline_config(options.spotting), &work.join(format!("synth_{seed}")), false, false, stop)?;
+        let result = score_seed(seed, options.seconds, &truth, &outcome.events);
+        hits_by_amplitude(&truth, &outcome.events, &mut bins);
+        if options.progress {
+            eprintln!(
+                "seed {seed}: micro {}/{} found, {} spotted, {} neutral false alarms",
+                result.micro.hits, result.micro.true_events, result.micro.found_events, result.neutral_false_alarms
+            );
+        }
+        per_seed.push(result);
+        spotting_timings.extend(outcome.stats.stages.iter().filter(|(name, _)| name == "spotting").map(|(_, t)| *t));
+        event_timings.push(outcome.stats.event_analysis);
+    }
+
+    let mut videos = Vec::new();
+    {
+        for file in video_files {
+            if stop.is_raised() {
+                break;
+            }
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let source = open_source(&SourceSpec::File(file.clone()), SynthSpec::default())?;
+            let out = work.join(format!("video_{}", name.trim_end_matches(".mp4")));
+            let outcome = analyse_source(source, pipeline_config(options.spotting), &out, false, false, stop)?;
+            let stats = &outcome.stats;
+            let fps = if stats.source.nominal_fps > 0.0 { stats.source.nominal_fps } else { 30.0 };
+            let minutes = stats.frames_analysed as f64 / fps / 60.0;
+            let micro = outcome.events.iter().filter(|e| e.event.kind == EventKind::Micro).count();
+            let result = VideoResult {
+                file: name,
+                minutes,
+                face_found_percent: stats.face_found_percent(),
+                micro_events: micro,
+                macro_events: outcome.events.len() - micro,
+                micro_per_minute: if minutes > 0.0 { micro as f64 / minutes } else { 0.0 },
+            };
+            if options.progress {
+                eprintln!("{}: {} micro events in {:.2} min", result.file, result.micro_events, result.minutes);
+            }
+            videos.push(result);
+        }
+    }
+
+    let mut micro = Matches::default();
+    let mut macro_ = Matches::default();
+    let (mut alarms, mut neutral_minutes, mut iou_sum) = (0usize, 0.0f64, 0.0f64);
+    for seed in &per_seed {
+        micro.add(seed.micro);
+        macro_.add(seed.macro_);
+        alarms += seed.neutral_false_alarms;
+        neutral_minutes += seed.neutral_minutes;
+        iou_sum += seed.mean_hit_iou * seed.micro.hits as f64;
+    }
+    let talking: Vec<&VideoResult> =
+        videos.iter().filter(|v| v.file.starts_with("talking") || v.file.starts_with("interview")).collect();
+    let talking_minutes: f64 = talking.iter().map(|v| v.minutes).sum();
+    Ok(SpottingReport {
+        seeds: options.seeds,
+        seconds: options.seconds,
+        fps: options.fps,
+        sensitivity: options.spotting.sensitivity,
+        micro,
+        macro_,
+        neutral_false_alarms_per_minute: if neutral_minutes > 0.0 { alarms as f64 / neutral_minutes } else { 0.0 },
+        mean_hit_iou: if micro.hits > 0 { iou_sum / micro.hits as f64 } else { 0.0 },
+        by_amplitude: bins,
+        per_seed,
+        talking_micro_per_minute: (talking_minutes > 0.0)
+            .then(|| talking.iter().map(|v| v.micro_events).sum::<usize>() as f64 / talking_minutes),
+        videos,
+        spotting_per_frame: TimingSummary::merge(&spotting_timings),
+        analysis_per_event: TimingSummary::merge(&event_timings),
+    })
+}
+
+fn video_files(dir: &Path) -> Result<Vec<PathBuf>, CommandError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| CommandError::ReadDir { path: dir.to_owned(), source })?
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e.eq_ignore_ascii_case("mp4")))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+pub fn format_spotting(report: &SpottingReport) -> String {
+    let mut out = String::new();
+    let m = &report.micro;
+    let _ = writeln!(
+        out,
+        "synthetic: {} videos x {:.0} s at {:.0} fps, sensitivity {}",
+        report.seeds, report.seconds, report.fps, report.sensitivity
+    );
+    let _ = writeln!(
+        out,
+        "micro-expressions (IoU >= 0.5): {} true, {} spotted, {} hits -> precision {:.3}, recall {:.3}, F1 {:.3} (mean hit IoU {:.2})",
+        m.true_events,
+        m.found_events,
+        m.hits,
+        m.precision(),
+        m.recall(),
+        m.f1(),
+        report.mean_hit_iou
+    );
+    let a = &report.macro_;
+    let _ = writeln!(
+        out,
+        "macro-expressions (IoU >= 0.5): {} true, {} spotted, {} hits -> precision {:.3}, recall {:.3}, F1 {:.3}",
+        a.true_events,
+        a.found_events,
+        a.hits,
+        a.precision(),
+        a.recall(),
+        a.f1()
+    );
+    let _ = writeln!(out, "false alarms on neutral face: {:.2} micro events per minute", report.neutral_false_alarms_per_minute);
+    for bin in &report.by_amplitude {
+        let _ = writeln!(
+            out,
+            "  recall at {:.1}-{:.1} px: {}/{} = {:.3}",
+            bin.from_px,
+            bin.to_px.min(3.0),
+            bin.hits,
+            bin.true_events,
+            ratio(bin.hits, bin.true_events)
+        );
+    }
+    if let Some(t) = &report.spotting_per_frame {
+        let _ = writeln!(out, "spotter time per frame: mean {:.3} ms, p95 {:.3} ms (worst video)", t.mean_ms, t.p95_ms);
+    }
+    if let Some(t) = &report.analysis_per_event {
+        let _ = writeln!(out, "event analysis (no MER model) per event: mean {:.1} ms, p95 {:.1} ms (worst video)", t.mean_ms, t.p95_ms);
+    }
+    if !report.videos.is_empty() {
+        let _ = writeln!(out, "real videos (no annotated micro-expressions; micro events are candidate false alarms):");
+        for v in &report.videos {
+            let _ = writeln!(
+                out,
+                "  {:<44} {:5.2} min  face {:5.1} %  micro {:3}  macro {:3}  -> {:5.2} micro/min",
+                v.file, v.minutes, v.face_found_percent, v.micro_events, v.macro_events, v.micro_per_minute
+            );
+        }
+        if let Some(rate) = report.talking_micro_per_minute {
+            let _ = writeln!(out, "talking and interview videos together: {rate:.2} micro events per minute");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iou_of_inclusive_frame_intervals() {
+        assert_eq!(interval_iou((10, 19), (10, 19)), 1.0);
+        assert_eq!(interval_iou((10, 19), (20, 29)), 0.0);
+        assert!((interval_iou((10, 19), (15, 24)) - 5.0 / 15.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn matching_is_one_to_one_and_best_first() {
+        let truth = [(10, 20), (40, 50)];
+        let found = [(11, 20), (12, 21), (41, 52), (80, 90)];
+        let hits = match_intervals(&found, &truth, 0.5);
+        assert_eq!(hits.len(), 2, "one hit per true event");
+        assert!(hits[0] > 0.9);
+        assert!(match_intervals(&[(10, 12)], &[(10, 20)], 0.5).is_empty(), "IoU 3/11 is not a hit");
+    }
+}

@@ -1,0 +1,170 @@
+//! Everything said about one spotted event: its emotion (MER model on the onset->apex input), an
+//! AU guess, and the pictures of its motion. Runs off the analysis thread, one event at a time.
+
+use std::time::Instant;
+
+use crate::inference::{MER_CLASSES, Recogniser};
+use crate::motion::{DisFlow, MotionAnalyser};
+use crate::spotting::{EventFrames, EventKind, SpotEvent};
+
+use super::au::guess_aus;
+use super::images::{RgbImage, colour_scale, combined_flow, dynamic_image, flow_colour, magnitude_modulated};
+use super::input::{TvL1Flow, mer_input};
+use super::RecognitionError;
+
+/// The model's verdict on an event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Recognition {
+    /// In [`MER_CLASSES`] order.
+    pub probabilities: [f32; 3],
+    pub emotion: &'static str,
+}
+
+impl Recognition {
+    pub fn from_probabilities(probabilities: [f32; 3]) -> Self {
+        let best = (0..3).max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b])).unwrap_or(0);
+        Self { probabilities, emotion: MER_CLASSES[best] }
+    }
+}
+
+/// The pictures of an event (see [`super::images`]).
+#[derive(Debug, Clone)]
+pub struct EventImages {
+    pub onset: RgbImage,
+    pub apex: RgbImage,
+    pub offset: RgbImage,
+    /// Onset->apex flow, head motion removed, in colour.
+    pub flow: RgbImage,
+    pub cof: RgbImage,
+    pub mm_cof: RgbImage,
+    /// Dynamic images of onset..apex and apex..offset (`None` when a phase has one frame).
+    pub di_rise: Option<RgbImage>,
+    pub di_fall: Option<RgbImage>,
+    /// Flow magnitude (crop pixels) that the colour pictures show at full brightness.
+    pub colour_scale_px: f32,
+}
+
+impl EventImages {
+    /// `(file stem, image)` for every picture there is, for saving.
+    pub fn named(&self) -> Vec<(&'static str, &RgbImage)> {
+        let mut list = vec![
+            ("onset", &self.onset),
+            ("apex", &self.apex),
+            ("offset", &self.offset),
+            ("flow", &self.flow),
+            ("cof", &self.cof),
+            ("mm_cof", &self.mm_cof),
+        ];
+        if let Some(di) = &self.di_rise {
+            list.push(("di_onset_apex", di));
+        }
+        if let Some(di) = &self.di_fall {
+            list.push(("di_apex_offset", di));
+        }
+        list
+    }
+}
+
+/// A spotted event with what was made of it.
+#[derive(Debug, Clone)]
+pub struct AnalysedEvent {
+    pub event: SpotEvent,
+    pub aus: String,
+    /// `None` for macro-expressions (the model knows micro-expressions only), without a model,
+    /// or when the event could not be analysed (`problem` says why).
+    pub recognition: Option<Recognition>,
+    pub images: Option<EventImages>,
+    pub problem: Option<String>,
+    /// Time spent analysing the event.
+    pub analysis_ms: f32,
+}
+
+impl AnalysedEvent {
+    /// The event as the spotter found it, when it could not be analysed further.
+    pub fn unanalysed(event: SpotEvent, problem: String) -> Self {
+        let aus = guess_aus(&displacement_signals(&event), 0.05);
+        Self { event, aus, recognition: None, images: None, problem: Some(problem), analysis_ms: 0.0 }
+    }
+}
+
+/// The spotter's apex displacement as region signals, for the AU guess when no crops are left.
+fn displacement_signals(event: &SpotEvent) -> crate::motion::RegionSignals {
+    let mut signals = crate::motion::RegionSignals::default();
+    for (slot, d) in signals.values.iter_mut().zip(event.apex_displacement) {
+        *slot = crate::motion::RegionMotion { magnitude: d[0].hypot(d[1]), mean_u: d[0], mean_v: d[1] };
+    }
+    signals
+}
+
+/// Smallest regional movement (crop pixels) that the AU guess takes as a movement.
+const AU_MIN_PX: f32 = 0.05;
+/// Flow pictures never brighten noise below this magnitude (crop pixels).
+const MIN_COLOUR_SCALE_PX: f32 = 0.5;
+
+pub struct EventAnalyser {
+    motion: MotionAnalyser,
+    tvl1: TvL1Flow,
+    recogniser: Option<Recogniser>,
+}
+
+impl EventAnalyser {
+    pub fn new(crop_size: usize, recogniser: Option<Recogniser>) -> Result<Self, RecognitionError> {
+        Ok(Self { motion: MotionAnalyser::new(Box::new(DisFlow::new()?), crop_size), tvl1: TvL1Flow::new()?, recogniser })
+    }
+
+    pub fn has_model(&self) -> bool {
+        self.recogniser.is_some()
+    }
+
+    pub fn analyse(&mut self, frames: EventFrames) -> AnalysedEvent {
+        let started = Instant::now();
+        let result = self.try_analyse(&frames);
+        let mut analysed = match result {
+            Ok(analysed) => analysed,
+            Err(error) => AnalysedEvent::unanalysed(frames.event, error.to_string()),
+        };
+        analysed.analysis_ms = started.elapsed().as_secs_f32() * 1000.0;
+        analysed
+    }
+
+    fn try_analyse(&mut self, frames: &EventFrames) -> Result<AnalysedEvent, RecognitionError> {
+        let event = &frames.event;
+        let missing = |what: &str| RecognitionError::MissingFrame(what.to_owned(), event.id);
+        let onset = frames.onset_crop().ok_or_else(|| missing("onset"))?;
+        let apex = frames.apex_crop().ok_or_else(|| missing("apex"))?;
+        let offset = frames.offset_crop().ok_or_else(|| missing("offset"))?;
+
+        let rise = self.motion.measure(onset, apex)?;
+        let fall = self.motion.measure(apex, offset)?;
+        let aus = guess_aus(&rise.regions, AU_MIN_PX);
+        let cof = combined_flow(&rise.residual, &fall.residual);
+        let scale = colour_scale(&rise.residual, MIN_COLOUR_SCALE_PX);
+        let images = EventImages {
+            onset: RgbImage::from_gray_mat(onset)?,
+            apex: RgbImage::from_gray_mat(apex)?,
+            offset: RgbImage::from_gray_mat(offset)?,
+            flow: flow_colour(&rise.residual, scale),
+            cof: flow_colour(&cof, scale),
+            mm_cof: flow_colour(&magnitude_modulated(&cof), scale),
+            di_rise: dynamic_image(&frames.span(event.onset.index, event.apex.index))?,
+            di_fall: dynamic_image(&frames.span(event.apex.index, event.offset.index))?,
+            colour_scale_px: scale,
+        };
+
+        let mut problem = None;
+        let recognition = match (&mut self.recogniser, event.kind) {
+            (Some(recogniser), EventKind::Micro) => {
+                let input = mer_input(&mut self.tvl1, onset, apex)?;
+                match recogniser.probabilities(&input) {
+                    Ok(p) => Some(Recognition::from_probabilities(p)),
+                    Err(error) => {
+                        problem = Some(error.to_string());
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        Ok(AnalysedEvent { event: event.clone(), aus, recognition, images: Some(images), problem, analysis_ms: 0.0 })
+    }
+}

@@ -1,0 +1,587 @@
+//! Streaming micro-expression spotting on the motion stage's region signals.
+//!
+//! Per frame, each face region's motion (flow against the frame `lag_ms` earlier, head motion
+//! removed) is compared with a running median and MAD of that region's recent quiet frames; the
+//! score is the largest robust z-score over the regions that carry expressions (brows, nose,
+//! mouth corners, chin; the eyes are left out so that blinks and gaze do not fire, and a blink's
+//! spill into the brows is discounted). A score above the sensitivity opens a candidate.
+//!
+//! While a candidate is open, the lag flows are chained (`D(t) = F(t) + D(ref(t))`) into each
+//! region's displacement from the neutral face before the event. That displacement gives the
+//! apex (its peak), the onset and offset (where it leaves and returns to a small fraction of the
+//! peak) and tells a held expression (it stays away from neutral) from a finished one. An event
+//! is reported once the motion has been quiet for `quiet_ms` and the face is back to neutral:
+//! about `lag_ms + quiet_ms` after its offset, within the half-second look-ahead.
+//!
+//! Every parameter is in milliseconds or crop pixels, so the spotter behaves the same at 25 or
+//! 60 fps. It sees the raw measurements; nothing here is smoothed.
+
+mod stage;
+
+pub use stage::{EventFrames, SpottingStage};
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::motion::{FrameMotion, HeadMotion, Region, RegionSignals};
+
+/// Micro (at most `micro_max_ms`) or macro expression. Displays and (de)serialises as
+/// `micro` / `macro`, as the truth tables and `events.csv` write it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    Micro,
+    Macro,
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EventKind::Micro => "micro",
+            EventKind::Macro => "macro",
+        })
+    }
+}
+
+impl FromStr for EventKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "micro" => Ok(EventKind::Micro),
+            "macro" => Ok(EventKind::Macro),
+            other => Err(format!("unknown event type '{other}' (expected 'micro' or 'macro')")),
+        }
+    }
+}
+
+/// Regions whose motion counts towards the score. Eyes are excluded (blinks, gaze).
+const SCORING: [Region; 6] = [Region::BrowR, Region::BrowL, Region::Nose, Region::MouthR, Region::MouthL, Region::Chin];
+
+/// Two measures per region: the mean length of its flow vectors (`i`), which sees any motion,
+/// and the length of its mean flow vector (`8 + i`), which averages noise away and so sees
+/// weak coherent motion (a brow moving down as a whole) sooner.
+const FEATURES: usize = 16;
+
+fn features(regions: &RegionSignals) -> [f32; FEATURES] {
+    let mut out = [0.0; FEATURES];
+    for (i, r) in regions.values.iter().enumerate() {
+        out[i] = r.magnitude;
+        out[8 + i] = r.mean_u.hypot(r.mean_v);
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpotterConfig {
+    /// Threshold on the robust z-score (region motion above its running median, in units of
+    /// its running MAD-based spread). Lower is more sensitive.
+    pub sensitivity: f32,
+    /// The spread never counts as less than this (crop pixels): the absolute floor of the
+    /// threshold is `sensitivity * noise_floor_px` above the median.
+    pub noise_floor_px: f32,
+    /// Length of the running statistic.
+    pub baseline_ms: f64,
+    /// Quiet frames needed before spotting starts.
+    pub warmup_ms: f64,
+    /// After the face was lost or unreliable, spotting waits this long: an expression already
+    /// under way when the face came back has no neutral start to measure from.
+    pub resume_ms: f64,
+    /// An event ends after the score has stayed below the threshold this long.
+    pub quiet_ms: f64,
+
+    /// Onset and offset are where the displacement is within this fraction of its peak (above
+    /// the level it settles at).
+    pub edge_fraction: f32,
+    /// The face is back to neutral when its displacement is below this fraction of the peak,
+    /// or below the chain's own noise (`return_noise_factor` times the typical quiet-frame
+    /// movement).
+    pub return_fraction: f32,
+    pub return_noise_factor: f32,
+    /// Priors (CAS(ME)^2 and SAMM long videos): micro-expressions last 145-533 ms.
+    pub min_duration_ms: f64,
+    pub micro_max_ms: f64,
+    /// Longer than this (a held expression, talking, a change of pose) is not an event.
+    pub max_duration_ms: f64,
+    /// Share of the eye regions' motion taken off the brows (a blink moves the brows a little).
+    pub blink_coupling: f32,
+    /// Head motion beyond these (between a frame and its reference) makes a frame unreliable.
+    pub max_head_shift_px: f32,
+    pub max_head_rotation_deg: f32,
+}
+
+impl Default for SpotterConfig {
+    fn default() -> Self {
+        Self {
+            sensitivity: 8.0,
+            noise_floor_px: 0.008,
+            baseline_ms: 4000.0,
+            warmup_ms: 1000.0,
+            resume_ms: 300.0,
+            quiet_ms: 150.0,
+            edge_fraction: 0.05,
+            return_fraction: 0.35,
+            return_noise_factor: 3.0,
+            min_duration_ms: 100.0,
+            micro_max_ms: 500.0,
+            max_duration_ms: 4000.0,
+            blink_coupling: 0.25,
+            max_head_shift_px: 6.0,
+            max_head_rotation_deg: 4.0,
+        }
+    }
+}
+
+/// A moment of an event: the frame's 0-based index and its stream time.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct EventMark {
+    pub index: u64,
+    pub seconds: f64,
+}
+
+impl EventMark {
+    /// 1-based, as `frames.csv` numbers frames.
+    pub fn frame_number(&self) -> u64 {
+        self.index + 1
+    }
+
+    pub fn ms(&self) -> f64 {
+        self.seconds * 1000.0
+    }
+}
+
+/// A spotted expression.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SpotEvent {
+    /// 1, 2, ... in the order events are found.
+    pub id: u32,
+    pub kind: EventKind,
+    pub onset: EventMark,
+    pub apex: EventMark,
+    pub offset: EventMark,
+    /// 0..1: how far above the threshold the motion went (0 at the threshold, towards 1 far
+    /// above it), times how completely the face returned to neutral.
+    pub confidence: f32,
+    /// Highest z-score inside the event.
+    pub peak_score: f32,
+    /// Each region's displacement from the neutral face at the apex (crop pixels, `(u, v)`, +v
+    /// down), in [`Region::ALL`] order.
+    pub apex_displacement: [[f32; 2]; 8],
+}
+
+impl SpotEvent {
+    pub fn duration_ms(&self) -> f64 {
+        (self.offset.seconds - self.onset.seconds) * 1000.0
+    }
+}
+
+/// What the spotter says about one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct SpotSample {
+    /// The largest robust z-score over the scoring regions; `None` on frames it cannot judge.
+    pub score: Option<f32>,
+    /// The threshold the score is compared with (the sensitivity).
+    pub threshold: f32,
+    /// A candidate event is open.
+    pub active: bool,
+    /// The running statistic has enough quiet frames; no spotting before.
+    pub ready: bool,
+    /// The region the score came from.
+    pub region: Option<Region>,
+}
+
+/// The neutral-baseline calibration: a few seconds of a neutral face set each region's noise
+/// floor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Calibration {
+    None,
+    Running { until_seconds: f64, started_seconds: f64 },
+    /// Each region's spread (crop pixels; flow length, then mean-vector length) measured on
+    /// the neutral face.
+    Done { spread_px: [f32; FEATURES] },
+}
+
+impl Calibration {
+    /// 0..1 through a running calibration.
+    pub fn progress(&self, now_seconds: f64) -> Option<f32> {
+        match *self {
+            Calibration::Running { until_seconds, started_seconds } => {
+                let span = (until_seconds - started_seconds).max(1e-6);
+                Some((((now_seconds - started_seconds) / span) as f32).clamp(0.0, 1.0))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Why a candidate ended without an event (counted, for the summary and tuning).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SpotterCounters {
+    pub frames: u64,
+    pub unreliable_frames: u64,
+    pub candidates: u64,
+    pub events: u64,
+    /// Longer than `max_duration_ms` (held expression, talking, pose change).
+    pub too_long: u64,
+    /// Shorter than `min_duration_ms`.
+    pub too_short: u64,
+    /// The face was lost or became unreliable during the candidate.
+    pub interrupted: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Record {
+    index: u64,
+    seconds: f64,
+    /// Displacement of each region: from the neutral face while a candidate is open, else
+    /// against the frame's own reference.
+    displacement: [[f32; 2]; 8],
+}
+
+#[derive(Debug, Clone)]
+struct Candidate {
+    /// Index in `recent` terms: the first frame above the threshold.
+    first_above: EventMark,
+    last_above_seconds: f64,
+    peak_score: f32,
+    peak_displacement: f32,
+}
+
+/// The streaming spotter. Feed it every frame in order with [`Spotter::push`].
+pub struct Spotter {
+    config: SpotterConfig,
+    /// Quiet, reliable frames' region magnitudes for the running statistic, with the size of
+    /// their (unchained) displacement.
+    quiet: VecDeque<(f64, [f32; FEATURES], f32)>,
+    /// Recent frames (enough for the longest event plus look-back).
+    recent: VecDeque<Record>,
+    candidate: Option<Candidate>,
+    calibration: Calibration,
+    calibration_samples: Vec<[f32; FEATURES]>,
+    /// Start of the current run of reliable frames.
+    reliable_since: Option<f64>,
+    next_id: u32,
+    counters: SpotterCounters,
+    scratch: Vec<f32>,
+}
+
+impl Spotter {
+    pub fn new(config: SpotterConfig) -> Self {
+        Self {
+            config,
+            quiet: VecDeque::new(),
+            recent: VecDeque::new(),
+            candidate: None,
+            calibration: Calibration::None,
+            calibration_samples: Vec::new(),
+            reliable_since: None,
+            next_id: 1,
+            counters: SpotterCounters::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &SpotterConfig {
+        &self.config
+    }
+
+    pub fn set_sensitivity(&mut self, sensitivity: f32) {
+        self.config.sensitivity = sensitivity.max(1.0);
+    }
+
+    pub fn counters(&self) -> SpotterCounters {
+        self.counters
+    }
+
+    pub fn calibration(&self) -> Calibration {
+        self.calibration
+    }
+
+    /// Starts a neutral-baseline calibration over the next `duration_ms` of reliable frames
+    /// (from the next frame's time on). No events are spotted meanwhile.
+    pub fn start_calibration(&mut self, now_seconds: f64, duration_ms: f64) {
+        self.candidate = None;
+        self.calibration_samples.clear();
+        self.calibration =
+            Calibration::Running { started_seconds: now_seconds, until_seconds: now_seconds + duration_ms / 1000.0 };
+    }
+
+    pub fn clear_calibration(&mut self) {
+        self.calibration = Calibration::None;
+        self.calibration_samples.clear();
+    }
+
+    /// One frame. `motion` is `None` when the face is lost, unreliable or has no history yet.
+    /// Returns the frame's sample and, when one has just ended, an event.
+    pub fn push(&mut self, index: u64, seconds: f64, motion: Option<&FrameMotion>) -> (SpotSample, Option<SpotEvent>) {
+        self.counters.frames += 1;
+        let threshold = self.config.sensitivity;
+        let usable = motion.filter(|m| self.head_is_steady(&m.measurement.head));
+        let Some(motion) = usable else {
+            self.counters.unreliable_frames += 1;
+            if self.candidate.take().is_some() {
+                self.counters.interrupted += 1;
+            }
+            // A gap breaks the displacement chain.
+            self.recent.clear();
+            self.reliable_since = None;
+            return (SpotSample { score: None, threshold, active: false, ready: self.is_ready(), region: None }, None);
+        };
+        let regions = &motion.measurement.regions;
+        let magnitudes = features(regions);
+
+        if let Calibration::Running { until_seconds, .. } = self.calibration {
+            self.calibration_samples.push(magnitudes);
+            if seconds >= until_seconds {
+                self.finish_calibration();
+            }
+            let size = self.record(index, seconds, regions, motion.reference_index, false);
+            self.remember_quiet(seconds, magnitudes, size);
+            return (SpotSample { score: None, threshold, active: false, ready: false, region: None }, None);
+        }
+
+        let since = *self.reliable_since.get_or_insert(seconds);
+        let ready = self.is_ready() && (seconds - since) * 1000.0 >= self.config.resume_ms;
+        let (score, region) = if ready { self.score(&magnitudes) } else { (0.0, None) };
+        let above = ready && score > threshold;
+        if above && self.candidate.is_none() {
+            self.counters.candidates += 1;
+            self.candidate = Some(Candidate {
+                first_above: EventMark { index, seconds },
+                last_above_seconds: seconds,
+                peak_score: score,
+                peak_displacement: 0.0,
+            });
+        }
+        let chained = self.candidate.is_some();
+        let displacement = self.record(index, seconds, regions, motion.reference_index, chained);
+        if !chained && !above {
+            self.remember_quiet(seconds, magnitudes, displacement);
+        }
+        let return_level = self.return_noise();
+
+        let mut event = None;
+        if let Some(candidate) = self.candidate.as_mut() {
+            if above {
+                candidate.last_above_seconds = seconds;
+                candidate.peak_score = candidate.peak_score.max(score);
+            }
+            candidate.peak_displacement = candidate.peak_displacement.max(displacement);
+            let quiet_for_ms = (seconds - candidate.last_above_seconds) * 1000.0;
+            let open_for_ms = (seconds - candidate.first_above.seconds) * 1000.0;
+            let back_to_neutral =
+                displacement <= (self.config.return_fraction * candidate.peak_displacement).max(return_level);
+            if quiet_for_ms >= self.config.quiet_ms && back_to_neutral {
+                let candidate = candidate.clone();
+                self.candidate = None;
+                event = self.close(&candidate);
+            } else if open_for_ms > self.config.max_duration_ms {
+                self.candidate = None;
+                self.counters.too_long += 1;
+            }
+        }
+        let sample = SpotSample { score: ready.then_some(score), threshold, active: self.candidate.is_some(), ready, region };
+        (sample, event)
+    }
+
+    /// The end of the stream: an open candidate that has gone quiet is closed as it stands.
+    pub fn finish(&mut self) -> Option<SpotEvent> {
+        let candidate = self.candidate.take()?;
+        let last = self.recent.back()?.seconds;
+        if (last - candidate.last_above_seconds) * 1000.0 < self.config.quiet_ms / 2.0 {
+            self.counters.interrupted += 1;
+            return None;
+        }
+        self.close(&candidate)
+    }
+
+    fn head_is_steady(&self, head: &HeadMotion) -> bool {
+        head.tx.hypot(head.ty) <= self.config.max_head_shift_px && head.rotation_deg.abs() <= self.config.max_head_rotation_deg
+    }
+
+    fn is_ready(&self) -> bool {
+        match (self.quiet.front(), self.quiet.back()) {
+            (Some(first), Some(last)) => {
+                (last.0 - first.0) * 1000.0 >= self.config.warmup_ms || matches!(self.calibration, Calibration::Done { .. })
+            }
+            _ => false,
+        }
+    }
+
+    fn remember_quiet(&mut self, seconds: f64, magnitudes: [f32; FEATURES], size: f32) {
+        self.quiet.push_back((seconds, magnitudes, size));
+        while self.quiet.front().is_some_and(|(t, _, _)| (seconds - t) * 1000.0 > self.config.baseline_ms) {
+            self.quiet.pop_front();
+        }
+    }
+
+    /// Displacement that counts as neutral: the chained displacement carries the noise of each
+    /// link, a few times a quiet frame's own.
+    fn return_noise(&mut self) -> f32 {
+        self.scratch.clear();
+        self.scratch.extend(self.quiet.iter().map(|(_, _, size)| *size));
+        self.config.return_noise_factor * median_in_place(&mut self.scratch).max(self.config.noise_floor_px)
+    }
+
+    /// Median and robust spread (1.4826 MAD) of one feature over the quiet frames.
+    fn statistic(&mut self, feature: usize) -> (f32, f32) {
+        self.scratch.clear();
+        self.scratch.extend(self.quiet.iter().map(|(_, m, _)| m[feature]));
+        let median = median_in_place(&mut self.scratch);
+        for value in self.scratch.iter_mut() {
+            *value = (*value - median).abs();
+        }
+        let mad = median_in_place(&mut self.scratch);
+        (median, 1.4826 * mad)
+    }
+
+    fn floor(&self, feature: usize) -> f32 {
+        match self.calibration {
+            Calibration::Done { spread_px } => spread_px[feature].max(self.config.noise_floor_px),
+            _ => self.config.noise_floor_px,
+        }
+    }
+
+    fn score(&mut self, values: &[f32; FEATURES]) -> (f32, Option<Region>) {
+        let mut excess = [0.0f32; FEATURES];
+        let mut spread = [1.0f32; FEATURES];
+        for feature in 0..FEATURES {
+            let (median, sigma) = self.statistic(feature);
+            excess[feature] = values[feature] - median;
+            spread[feature] = sigma.max(self.floor(feature));
+        }
+        for offset in [0, 8] {
+            let eye = |r: Region| excess[offset + r as usize].max(0.0);
+            let (eye_r, eye_l) = (eye(Region::EyeR), eye(Region::EyeL));
+            excess[offset + Region::BrowR as usize] -= self.config.blink_coupling * eye_r;
+            excess[offset + Region::BrowL as usize] -= self.config.blink_coupling * eye_l;
+        }
+        let mut best = (f32::NEG_INFINITY, None);
+        for region in SCORING {
+            for feature in [region as usize, 8 + region as usize] {
+                let z = excess[feature] / spread[feature];
+                if z > best.0 {
+                    best = (z, Some(region));
+                }
+            }
+        }
+        best
+    }
+
+    /// Adds the frame to `recent`; returns its displacement magnitude (the largest over the
+    /// scoring regions).
+    fn record(
+        &mut self,
+        index: u64,
+        seconds: f64,
+        regions: &RegionSignals,
+        reference_index: u64,
+        chained: bool,
+    ) -> f32 {
+        let mut displacement = regions.values.map(|r| [r.mean_u, r.mean_v]);
+        if chained && let Some(reference) = self.recent.iter().rev().find(|r| r.index == reference_index) {
+            for (d, base) in displacement.iter_mut().zip(reference.displacement) {
+                d[0] += base[0];
+                d[1] += base[1];
+            }
+        }
+        let size = peak_displacement(&displacement);
+        self.recent.push_back(Record { index, seconds, displacement });
+        let keep_ms = self.config.max_duration_ms + 1000.0;
+        while self.recent.front().is_some_and(|r| (seconds - r.seconds) * 1000.0 > keep_ms) {
+            self.recent.pop_front();
+        }
+        size
+    }
+
+    fn finish_calibration(&mut self) {
+        let mut spread_px = [0.0f32; FEATURES];
+        let mut column = Vec::with_capacity(self.calibration_samples.len());
+        for (feature, spread) in spread_px.iter_mut().enumerate() {
+            column.clear();
+            column.extend(self.calibration_samples.iter().map(|m| m[feature]));
+            let median = median_in_place(&mut column);
+            for value in column.iter_mut() {
+                *value = (*value - median).abs();
+            }
+            *spread = 1.4826 * median_in_place(&mut column);
+        }
+        self.calibration = Calibration::Done { spread_px };
+        self.calibration_samples.clear();
+    }
+
+    /// Turns a finished candidate into an event: apex at the displacement peak, onset and
+    /// offset where the displacement is within `edge_fraction` of it.
+    fn close(&mut self, candidate: &Candidate) -> Option<SpotEvent> {
+
+        let look_back = candidate.first_above.seconds - self.config.micro_max_ms / 1000.0;
+        let frames: Vec<&Record> = self.recent.iter().filter(|r| r.seconds >= look_back).collect();
+        let first = frames.iter().position(|r| r.index == candidate.first_above.index)?;
+        let sizes: Vec<f32> = frames.iter().map(|r| peak_displacement(&r.displacement)).collect();
+        let (apex, &peak) = sizes
+            .iter()
+            .enumerate()
+            .skip(first)
+            .max_by(|a, b| a.1.total_cmp(b.1))?;
+        // Each side's edge is measured above the level that side settles at: neutral before the
+        // onset, the chain's leftover noise after the offset (the frames since the motion ended).
+        let last_above = frames.iter().rposition(|r| r.seconds <= candidate.last_above_seconds).unwrap_or(apex);
+        let mut tail: Vec<f32> = sizes[(last_above + 1).min(sizes.len())..].to_vec();
+        let settled = if tail.is_empty() { 0.0 } else { median_in_place(&mut tail) }.min(peak);
+        let mut before: Vec<f32> = sizes[..first].to_vec();
+        let start_level = if before.is_empty() { 0.0 } else { median_in_place(&mut before) }.min(peak);
+        let edge_on = start_level + self.config.edge_fraction * (peak - start_level);
+        let edge_off = settled + self.config.edge_fraction * (peak - settled);
+        let onset = (0..apex).rev().find(|&i| sizes[i] <= edge_on).unwrap_or(0);
+        let offset = (apex + 1..frames.len()).find(|&i| sizes[i] <= edge_off).unwrap_or(frames.len() - 1);
+        let mark = |i: usize| EventMark { index: frames[i].index, seconds: frames[i].seconds };
+        let (onset, apex_mark, offset_mark) = (mark(onset), mark(apex), mark(offset));
+        let duration_ms = (offset_mark.seconds - onset.seconds) * 1000.0;
+        if duration_ms < self.config.min_duration_ms {
+            self.counters.too_short += 1;
+            return None;
+        }
+        if duration_ms > self.config.max_duration_ms {
+            self.counters.too_long += 1;
+            return None;
+        }
+        let returned = 1.0 - (sizes[sizes.len() - 1] / peak.max(1e-6)).min(1.0);
+        let strength = 1.0 - self.config.sensitivity / candidate.peak_score.max(self.config.sensitivity);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.counters.events += 1;
+        Some(SpotEvent {
+            id,
+            kind: if duration_ms <= self.config.micro_max_ms { EventKind::Micro } else { EventKind::Macro },
+            onset,
+            apex: apex_mark,
+            offset: offset_mark,
+            confidence: (strength.sqrt() * returned).clamp(0.0, 1.0),
+            peak_score: candidate.peak_score,
+            apex_displacement: frames[apex].displacement,
+        })
+    }
+}
+
+fn peak_displacement(displacement: &[[f32; 2]; 8]) -> f32 {
+    SCORING.iter().map(|&r| displacement[r as usize][0].hypot(displacement[r as usize][1])).fold(0.0, f32::max)
+}
+
+/// Median of `values` (reordered); 0 when empty.
+fn median_in_place(values: &mut [f32]) -> f32 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mid = values.len() / 2;
+    let (_, upper, _) = values.select_nth_unstable_by(mid, f32::total_cmp);
+    let upper = *upper;
+    if values.len() % 2 == 1 {
+        upper
+    } else {
+        let lower = values[..mid].iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        (lower + upper) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests;
