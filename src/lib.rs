@@ -3,7 +3,9 @@
 //! One frame's way through the program, module by module:
 //! [`capture`] (camera, file, synthetic; timestamps) -> [`buffer`] (drop-oldest ring) ->
 //! [`face`] (detect, track, align) -> [`motion`] (flow, head motion removed, region signals) ->
-//! [`pipeline`] (threads, channels, timings) -> [`session`] (files) and the CLI in [`commands`].
+//! [`spotting`] (streaming onset/apex/offset) -> [`recognition`] (emotion, AU guess, pictures of
+//! each event) -> [`pipeline`] (threads, channels, timings) -> [`session`] (files) and the CLI
+//! in [`commands`].
 //! [`synth`] makes the synthetic face video with its ground truth; [`inference`] loads ONNX
 //! Runtime for the project's models.
 

@@ -48,7 +48,12 @@ pub fn decode_only(input: &SourceSpec, synth: &SynthSpec, max_frames: Option<u64
 pub fn run(input: &SourceSpec, synth: &SynthSpec, max_frames: Option<u64>, stop: &StopFlag) -> Result<BenchReport, CommandError> {
     let decode = decode_only(input, synth, max_frames)?;
     let source = open_source(input, synth.clone())?;
-    let config = PipelineConfig { output: OutputPolicy::Lossless, max_frames, ..PipelineConfig::default() };
+    let mut warnings = Vec::new();
+    let mer_model = super::recognition_model(&mut warnings)?;
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    let config = PipelineConfig { output: OutputPolicy::Lossless, max_frames, mer_model, ..PipelineConfig::default() };
     let pipeline = Pipeline::start(source, config)?;
     loop {
         if stop.is_raised() {

@@ -51,7 +51,13 @@ pub fn run(options: &LiveOptions, stop: &StopFlag) -> Result<PipelineStats, Comm
         }
         None => None,
     };
+    let mut warnings = Vec::new();
+    let mer_model = super::recognition_model(&mut warnings)?;
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
     let config = PipelineConfig {
+        mer_model,
         pacing: Pacing::RealTime,
         // A live view must never slow the analysis; a recording must keep every row.
         output: if writer.is_some() { OutputPolicy::Lossless } else { OutputPolicy::DropOldest },
@@ -70,6 +76,9 @@ pub fn run(options: &LiveOptions, stop: &StopFlag) -> Result<PipelineStats, Comm
             Ok(analysis) => {
                 if let Some(writer) = writer.as_mut() {
                     writer.write(&analysis)?;
+                }
+                for analysed in &analysis.events {
+                    eprintln!("{}", report::describe_event(analysed));
                 }
                 if last_face != Some(analysis.success) {
                     eprintln!(

@@ -30,6 +30,9 @@ pub fn format_summary(stats: &PipelineStats) -> String {
     }
     timing_row(&mut out, "end-to-end", &stats.end_to_end);
     timing_row(&mut out, "per event", &stats.event_analysis);
+    if let Some(cost) = stats.spotting_cost_per_frame_ms() {
+        let _ = writeln!(out, "spotting and recognition: {cost:.3} ms per frame on average (spotter per frame + event analysis spread over all frames)");
+    }
     let c = &stats.spotter;
     let _ = writeln!(
         out,
@@ -75,4 +78,35 @@ pub fn warnings(stats: &PipelineStats, read_to_end: bool) -> Vec<String> {
         ));
     }
     warnings
+}
+
+/// One line about a spotted event, for the console.
+pub fn describe_event(analysed: &crate::recognition::AnalysedEvent) -> String {
+    let e = &analysed.event;
+    let emotion = match &analysed.recognition {
+        Some(r) => format!(
+            "{} ({})",
+            r.emotion,
+            crate::inference::MER_CLASSES
+                .iter()
+                .zip(r.probabilities)
+                .map(|(class, p)| format!("{class} {p:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None => "no emotion".into(),
+    };
+    format!(
+        "{:>8.2} s  {} event {}: onset {:.2} s, apex {:.2} s, offset {:.2} s ({:.0} ms), AU {}, {}, confidence {:.2}",
+        e.offset.seconds,
+        e.kind,
+        e.id,
+        e.onset.seconds,
+        e.apex.seconds,
+        e.offset.seconds,
+        e.duration_ms(),
+        if analysed.aus.is_empty() { "?" } else { &analysed.aus },
+        emotion,
+        e.confidence
+    )
 }

@@ -141,6 +141,17 @@ impl PipelineStats {
         if self.wall_seconds > 0.0 { self.frames_analysed as f64 / self.wall_seconds } else { 0.0 }
     }
 
+    /// What spotting and event analysis cost per analysed frame on average: the spotter's own
+    /// time plus the events thread's time spread over all frames.
+    pub fn spotting_cost_per_frame_ms(&self) -> Option<f64> {
+        let spotting = self.stages.iter().find(|(name, _)| name == "spotting")?.1;
+        if spotting.count == 0 {
+            return None;
+        }
+        let events_ms = self.event_analysis.mean_ms * self.event_analysis.count as f64;
+        Some(spotting.mean_ms + events_ms / spotting.count as f64)
+    }
+
     pub fn face_found_percent(&self) -> f64 {
         if self.frames_analysed > 0 { 100.0 * self.faces_found as f64 / self.frames_analysed as f64 } else { 0.0 }
     }

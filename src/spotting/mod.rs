@@ -89,6 +89,11 @@ pub struct SpotterConfig {
     pub resume_ms: f64,
     /// An event ends after the score has stayed below the threshold this long.
     pub quiet_ms: f64,
+    /// Weak but sustained motion counts too: a score above `sustained_fraction` of the
+    /// threshold on every frame for `sustained_ms`. Noise rarely stays up that long (its frames
+    /// are measured on different crops); a weak expression does.
+    pub sustained_fraction: f32,
+    pub sustained_ms: f64,
 
     /// Onset and offset are where the displacement is within this fraction of its peak (above
     /// the level it settles at).
@@ -105,7 +110,9 @@ pub struct SpotterConfig {
     pub max_duration_ms: f64,
     /// Share of the eye regions' motion taken off the brows (a blink moves the brows a little).
     pub blink_coupling: f32,
-    /// Head motion beyond these (between a frame and its reference) makes a frame unreliable.
+    /// Head motion beyond these (between a frame and its reference) makes a frame unreliable:
+    /// the head-motion fit is a 2-D affine, and a head turning out of plane leaves residual
+    /// motion that looks like an expression.
     pub max_head_shift_px: f32,
     pub max_head_rotation_deg: f32,
 }
@@ -119,6 +126,8 @@ impl Default for SpotterConfig {
             warmup_ms: 1000.0,
             resume_ms: 300.0,
             quiet_ms: 150.0,
+            sustained_fraction: 0.5,
+            sustained_ms: 100.0,
             edge_fraction: 0.05,
             return_fraction: 0.35,
             return_noise_factor: 3.0,
@@ -126,8 +135,8 @@ impl Default for SpotterConfig {
             micro_max_ms: 500.0,
             max_duration_ms: 4000.0,
             blink_coupling: 0.25,
-            max_head_shift_px: 6.0,
-            max_head_rotation_deg: 4.0,
+            max_head_shift_px: 2.0,
+            max_head_rotation_deg: 1.5,
         }
     }
 }
@@ -159,8 +168,9 @@ pub struct SpotEvent {
     pub onset: EventMark,
     pub apex: EventMark,
     pub offset: EventMark,
-    /// 0..1: how far above the threshold the motion went (0 at the threshold, towards 1 far
-    /// above it), times how completely the face returned to neutral.
+    /// 0..1: how far above the threshold the motion went (`sqrt(1 - 1/e)` for evidence `e`
+    /// times the threshold: 0 at the threshold, towards 1 far above it), times how completely
+    /// the face returned to neutral.
     pub confidence: f32,
     /// Highest z-score inside the event.
     pub peak_score: f32,
@@ -244,6 +254,8 @@ struct Candidate {
     first_above: EventMark,
     last_above_seconds: f64,
     peak_score: f32,
+    /// Largest evidence (score over its rule's threshold; >= 1 on frames that were above).
+    peak_evidence: f32,
     peak_displacement: f32,
 }
 
@@ -260,6 +272,9 @@ pub struct Spotter {
     calibration_samples: Vec<[f32; FEATURES]>,
     /// Start of the current run of reliable frames.
     reliable_since: Option<f64>,
+    /// Start of the current run of frames above the sustained level, and its lowest score.
+    weak_since: Option<f64>,
+    weak_min: f32,
     next_id: u32,
     counters: SpotterCounters,
     scratch: Vec<f32>,
@@ -275,6 +290,8 @@ impl Spotter {
             calibration: Calibration::None,
             calibration_samples: Vec::new(),
             reliable_since: None,
+            weak_since: None,
+            weak_min: f32::INFINITY,
             next_id: 1,
             counters: SpotterCounters::default(),
             scratch: Vec::new(),
@@ -325,6 +342,7 @@ impl Spotter {
             // A gap breaks the displacement chain.
             self.recent.clear();
             self.reliable_since = None;
+            self.weak_since = None;
             return (SpotSample { score: None, threshold, active: false, ready: self.is_ready(), region: None }, None);
         };
         let regions = &motion.measurement.regions;
@@ -343,13 +361,30 @@ impl Spotter {
         let since = *self.reliable_since.get_or_insert(seconds);
         let ready = self.is_ready() && (seconds - since) * 1000.0 >= self.config.resume_ms;
         let (score, region) = if ready { self.score(&magnitudes) } else { (0.0, None) };
-        let above = ready && score > threshold;
+        let weak = ready && score > self.config.sustained_fraction * threshold;
+        let weak_since = if weak { *self.weak_since.get_or_insert(seconds) } else { seconds };
+        if weak {
+            self.weak_min = if weak_since == seconds { score } else { self.weak_min.min(score) };
+        } else {
+            self.weak_since = None;
+        }
+        // A frame period's slack: the run from t0 to t spans (n - 1) frame periods.
+        let sustained = weak && (seconds - weak_since) * 1000.0 >= self.config.sustained_ms * 0.99;
+        let above = ready && (score > threshold || sustained);
+        // How far above its rule the frame is, in units of the threshold: a sustained run
+        // counts by its weakest frame against the sustained level.
+        let evidence = if sustained {
+            (score / threshold).max(self.weak_min / (self.config.sustained_fraction * threshold))
+        } else {
+            score / threshold
+        };
         if above && self.candidate.is_none() {
             self.counters.candidates += 1;
             self.candidate = Some(Candidate {
                 first_above: EventMark { index, seconds },
                 last_above_seconds: seconds,
                 peak_score: score,
+                peak_evidence: evidence,
                 peak_displacement: 0.0,
             });
         }
@@ -365,6 +400,7 @@ impl Spotter {
             if above {
                 candidate.last_above_seconds = seconds;
                 candidate.peak_score = candidate.peak_score.max(score);
+                candidate.peak_evidence = candidate.peak_evidence.max(evidence);
             }
             candidate.peak_displacement = candidate.peak_displacement.max(displacement);
             let quiet_for_ms = (seconds - candidate.last_above_seconds) * 1000.0;
@@ -456,8 +492,16 @@ impl Spotter {
             excess[offset + Region::BrowR as usize] -= self.config.blink_coupling * eye_r;
             excess[offset + Region::BrowL as usize] -= self.config.blink_coupling * eye_l;
         }
+        // Speech and other jaw movement move the chin at least as much as the mouth corners; a
+        // mouth micro-expression moves the corners more. While the jaw leads, the lower face
+        // does not score (brows and nose still do).
+        let jaw_leads = excess[Region::Chin as usize] > 0.0
+            && excess[Region::Chin as usize] >= excess[Region::MouthR as usize].max(excess[Region::MouthL as usize]);
         let mut best = (f32::NEG_INFINITY, None);
         for region in SCORING {
+            if jaw_leads && matches!(region, Region::MouthR | Region::MouthL | Region::Chin) {
+                continue;
+            }
             for feature in [region as usize, 8 + region as usize] {
                 let z = excess[feature] / spread[feature];
                 if z > best.0 {
@@ -546,7 +590,7 @@ impl Spotter {
             return None;
         }
         let returned = 1.0 - (sizes[sizes.len() - 1] / peak.max(1e-6)).min(1.0);
-        let strength = 1.0 - self.config.sensitivity / candidate.peak_score.max(self.config.sensitivity);
+        let strength = 1.0 - 1.0 / candidate.peak_evidence.max(1.0);
         let id = self.next_id;
         self.next_id += 1;
         self.counters.events += 1;

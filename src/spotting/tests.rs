@@ -232,10 +232,10 @@ fn no_spotting_while_the_face_is_lost() {
 
 #[test]
 fn sensitivity_and_calibration_move_the_threshold() {
-    let weak = micro(Region::Chin, [0.0, -1.0], 0.12, 4.0, 0.3);
+    let weak = micro(Region::Nose, [0.0, -1.0], 0.12, 4.0, 0.3);
     let scene = Scene { fps: 30.0, seconds: 6.0, movements: vec![weak], blinks: vec![], noise_px: 0.01, lost: None };
     let (sensitive, _, _) = scene.run(SpotterConfig::default(), 2);
-    assert_eq!(sensitive.len(), 1, "the default finds a 0.12 px chin movement");
+    assert_eq!(sensitive.len(), 1, "the default finds a 0.12 px nose movement");
     let strict = SpotterConfig { sensitivity: 60.0, ..SpotterConfig::default() };
     let (none, _, _) = scene.run(strict, 2);
     assert!(none.is_empty());
@@ -267,4 +267,22 @@ fn median_of_even_and_odd_lists() {
     assert_eq!(median_in_place(&mut [3.0, 1.0, 2.0]), 2.0);
     assert_eq!(median_in_place(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
     assert_eq!(median_in_place(&mut []), 0.0);
+}
+
+#[test]
+fn jaw_movement_does_not_fire_but_a_mouth_corner_does() {
+    // Talking: the chin moves (and the corners with it, less), over and over.
+    let talk: Vec<Movement> = (0..10)
+        .flat_map(|i| {
+            let t = 2.0 + i as f64 * 0.6;
+            [micro(Region::Chin, [0.0, 1.0], 0.8, t, 0.3), micro(Region::MouthR, [0.0, 1.0], 0.3, t, 0.3)]
+        })
+        .collect();
+    let scene = Scene { fps: 30.0, seconds: 9.0, movements: talk, blinks: vec![], noise_px: 0.01, lost: None };
+    let (events, _, _) = scene.run(SpotterConfig::default(), 4);
+    assert!(events.is_empty(), "{events:#?}");
+
+    let smile = micro(Region::MouthL, [0.6, -0.8], 0.3, 3.0, 0.3);
+    let scene = Scene { fps: 30.0, seconds: 5.0, movements: vec![smile], blinks: vec![], noise_px: 0.01, lost: None };
+    assert_eq!(scene.run(SpotterConfig::default(), 4).0.len(), 1);
 }
