@@ -81,6 +81,15 @@ fn synthetic_micro_expressions_are_spotted_recognised_and_pictured() {
         }
     }
 
+    // ELAN: the analysed video linked, one annotation per event, on the tier of its type.
+    let eaf = std::fs::read_to_string(out.join("session.eaf")).unwrap();
+    assert!(eaf.contains("face.mp4") && eaf.contains(r#"MIME_TYPE="video/mp4""#), "{eaf}");
+    assert_eq!(eaf.matches("<ALIGNABLE_ANNOTATION").count(), events.len());
+    for row in &events {
+        let onset_ms = row[col("onset_ms")].parse::<f64>().unwrap().round() as u64;
+        assert!(eaf.contains(&format!(r#"TIME_VALUE="{onset_ms}""#)), "onset {onset_ms} ms in the EAF");
+    }
+
     let (frame_header, rows) = read_csv(&out.join("frames.csv"));
     for name in ["spot_score", "spot_threshold", "spot_active", "p_negative", "p_positive", "p_surprise"] {
         assert!(frame_header.iter().any(|h| h == name), "frames.csv lacks {name}");

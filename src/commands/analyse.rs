@@ -10,7 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::capture::{Pacing, Source, SourceSpec, open_source};
 use crate::pipeline::{OutputPolicy, Pipeline, PipelineConfig, PipelineStats};
 use crate::recognition::AnalysedEvent;
-use crate::session::{EVENTS_CSV, EVENTS_DIR, EventsCsvWriter, FRAMES_CSV, FramesCsvWriter, SessionError, save_event_images};
+use crate::session::{
+    EVENTS_CSV, EVENTS_DIR, EafWriter, EventsCsvWriter, FRAMES_CSV, FramesCsvWriter, SESSION_EAF, SessionError, save_event_images,
+};
 use crate::spotting::SpotterConfig;
 use crate::synth::{SynthSpec, write_truth_csv};
 
@@ -59,15 +61,21 @@ pub fn run(options: &AnalyseOptions, stop: &StopFlag) -> Result<AnalyseOutcome, 
         mer_model: recognition_model(&mut warnings)?,
         ..PipelineConfig::default()
     };
-    let mut outcome = analyse_source(source, config, &options.out, options.event_images, options.progress, stop)?;
+    let media = match &options.input {
+        SourceSpec::File(path) => Some(path.clone()),
+        _ => None,
+    };
+    let mut outcome =
+        analyse_source_with_media(source, config, &options.out, media.as_deref(), options.event_images, options.progress, stop)?;
     warnings.append(&mut outcome.warnings);
     outcome.warnings = warnings;
     Ok(outcome)
 }
 
-/// `events.csv` and the event pictures, written as each event arrives.
+/// `events.csv`, `session.eaf` and the event pictures, written as each event arrives.
 struct EventSink {
     csv: EventsCsvWriter,
+    eaf: EafWriter,
     images: Option<PathBuf>,
     events: Vec<std::sync::Arc<AnalysedEvent>>,
 }
@@ -76,6 +84,7 @@ impl EventSink {
     fn write(&mut self, analysed: &std::sync::Arc<AnalysedEvent>) -> Result<(), SessionError> {
         self.events.push(analysed.clone());
         self.csv.write(analysed)?;
+        self.eaf.add(analysed)?;
         if let Some(dir) = &self.images {
             save_event_images(dir, analysed)?;
         }
@@ -92,12 +101,27 @@ pub fn analyse_source(
     progress: bool,
     stop: &StopFlag,
 ) -> Result<AnalyseOutcome, CommandError> {
+    analyse_source_with_media(source, config, out, None, event_images, progress, stop)
+}
+
+/// As [`analyse_source`]; `media` is the video the events' times refer to (linked from
+/// `session.eaf`), when there is one.
+pub fn analyse_source_with_media(
+    source: Box<dyn Source>,
+    config: PipelineConfig,
+    out: &Path,
+    media: Option<&Path>,
+    event_images: bool,
+    progress: bool,
+    stop: &StopFlag,
+) -> Result<AnalyseOutcome, CommandError> {
     create_dir(out)?;
     let frames_path = out.join(FRAMES_CSV);
     let mut writer = FramesCsvWriter::create(&frames_path)?;
     let events_path = out.join(EVENTS_CSV);
     let mut sink = EventSink {
         csv: EventsCsvWriter::create(&events_path)?,
+        eaf: EafWriter::create(&out.join(SESSION_EAF), media, Some(&frames_path))?,
         images: event_images.then(|| out.join(EVENTS_DIR)),
         events: Vec::new(),
     };

@@ -1,8 +1,10 @@
 //! Session files: what an analysis writes to its output folder, as it goes.
 
+mod eaf;
 mod events_csv;
 mod frames_csv;
 
+pub use eaf::{EafAnnotation, EafWriter, MACRO_TIER, MICRO_TIER, NOTES_TIER, SESSION_EAF, eaf_document, event_label};
 pub use events_csv::{EVENTS_CSV, EVENTS_CSV_HEADER, EVENTS_DIR, EventsCsvWriter, save_event_images, write_png};
 pub use frames_csv::{FRAMES_CSV, FramesCsvWriter, frames_csv_header};
 
@@ -20,4 +22,32 @@ pub enum SessionError {
     Image { path: PathBuf, reason: String },
     #[error("cannot format a row for '{path}': {source}")]
     Format { path: PathBuf, source: csv::Error },
+}
+
+/// Now as an ISO 8601 UTC time (`2026-11-21T20:41:07Z`), for the files a session writes.
+pub fn utc_timestamp() -> String {
+    let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rest) = ((seconds / 86_400) as i64, seconds % 86_400);
+    // Howard Hinnant's days -> civil date.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn utc_timestamp_is_iso_8601() {
+        let now = super::utc_timestamp();
+        assert_eq!(now.len(), 20, "{now}");
+        assert!(now.ends_with('Z') && &now[4..5] == "-" && &now[10..11] == "T", "{now}");
+        assert!(now[..4].parse::<u32>().unwrap() >= 2025, "{now}");
+    }
 }
