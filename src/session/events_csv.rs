@@ -91,10 +91,7 @@ impl EventsCsvWriter {
     }
 
     fn write_record(&mut self, fields: Vec<String>) -> Result<(), SessionError> {
-        let format_error = |source| SessionError::Format { path: self.path.clone(), source };
-        let mut row = csv::Writer::from_writer(Vec::with_capacity(256));
-        row.write_record(&fields).map_err(format_error)?;
-        let bytes = row.into_inner().map_err(|e| format_error(e.into_error().into()))?;
+        let bytes = super::csv_row(&fields).map_err(|source| SessionError::Format { path: self.path.clone(), source })?;
         self.file.write_all(&bytes).map_err(|source| SessionError::WriteEvents {
             path: self.path.clone(),
             written: self.written,

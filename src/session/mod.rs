@@ -24,6 +24,14 @@ pub enum SessionError {
     Format { path: PathBuf, source: csv::Error },
 }
 
+/// One CSV record as bytes (quoted as needed, newline-terminated), so that a row reaches its
+/// file in a single `write`.
+pub(crate) fn csv_row(fields: &[String]) -> Result<Vec<u8>, csv::Error> {
+    let mut row = csv::Writer::from_writer(Vec::with_capacity(512));
+    row.write_record(fields)?;
+    row.into_inner().map_err(|e| e.into_error().into())
+}
+
 /// Now as an ISO 8601 UTC time (`2026-11-21T20:41:07Z`), for the files a session writes.
 pub fn utc_timestamp() -> String {
     let seconds = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
