@@ -4,8 +4,8 @@
 //! [`capture`] (camera, file, synthetic; timestamps) -> [`buffer`] (drop-oldest ring) ->
 //! [`face`] (detect, track, align) -> [`motion`] (flow, head motion removed, region signals) ->
 //! [`spotting`] (streaming onset/apex/offset) -> [`recognition`] (emotion, AU guess, pictures of
-//! each event) -> [`pipeline`] (threads, channels, timings) -> [`session`] (files) and the CLI
-//! in [`commands`].
+//! each event) -> [`pipeline`] (threads, channels, timings) -> [`session`] (files), the window in
+//! [`ui`] and the CLI in [`commands`].
 //! [`synth`] makes the synthetic face video with its ground truth; [`inference`] loads ONNX
 //! Runtime for the project's models.
 
@@ -20,3 +20,4 @@ pub mod recognition;
 pub mod session;
 pub mod spotting;
 pub mod synth;
+pub mod ui;

@@ -18,17 +18,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run live on a camera, a paced video file or the synthetic face (the default command).
+    /// The live window on a camera, a paced video file or the synthetic face (the default command).
     Live {
         /// `camera`, `camera:N`, `synthetic` or a video file; default: the first camera, else synthetic.
         #[arg(long)]
         source: Option<SourceSpec>,
-        /// Stop after this many seconds.
+        /// Stop after this many seconds (headless: of stream time; window: closes the window).
+        /// (`--seconds` is the synthetic face's length, as in the other commands.)
         #[arg(long)]
-        seconds: Option<f64>,
-        /// Also write frames.csv into this folder.
+        max_seconds: Option<f64>,
+        /// Also write frames.csv into this folder (the window starts recording at once).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// No window: status lines on the terminal (what runs when there is no display).
+        #[arg(long)]
+        headless: bool,
+        /// Close the window after this many seconds of wall time (demos, tests).
+        #[arg(long, value_name = "SECONDS")]
+        quit_after: Option<f64>,
+        /// Open the window fullscreen.
+        #[arg(long)]
+        fullscreen: bool,
+        /// Open the inspector on each new event as it arrives (demos).
+        #[arg(long)]
+        follow_events: bool,
+        #[command(flatten)]
+        spotting: SpotArgs,
         #[command(flatten)]
         synth: SynthArgs,
     },
@@ -163,6 +178,18 @@ struct SynthArgs {
 }
 
 impl SynthArgs {
+    /// No synthetic option was given on the command line.
+    fn is_default(&self) -> bool {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            synth: SynthArgs,
+        }
+        let default = Only::parse_from(["glimpse"]).synth;
+        (self.seconds, self.events, self.macro_events, self.seed, self.fps, self.width, self.height)
+            == (default.seconds, default.events, default.macro_events, default.seed, default.fps, default.width, default.height)
+    }
+
     fn spec(&self) -> SynthSpec {
         SynthSpec {
             width: self.width,
@@ -200,11 +227,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         None => {
             let options = commands::live::LiveOptions { source: None, max_seconds: None, out: None, synth: live_synth() };
-            commands::live::run(&options, &stop)?;
+            live(options, false, WindowFlags::default(), glimpse::spotting::SpotterConfig::default(), &stop)?;
         }
-        Some(Command::Live { source, seconds, out, synth }) => {
-            let options = commands::live::LiveOptions { source, max_seconds: seconds, out, synth: synth.spec() };
-            commands::live::run(&options, &stop)?;
+        Some(Command::Live { source, max_seconds, out, headless, quit_after, fullscreen, follow_events, spotting, synth }) => {
+            // The synthetic demo of the window is a minute long unless asked otherwise.
+            let synth = if synth.is_default() && !headless { live_synth() } else { synth.spec() };
+            let options = commands::live::LiveOptions { source, max_seconds, out, synth };
+            let window = WindowFlags { quit_after, fullscreen, follow_events };
+            live(options, headless, window, spotting.config(), &stop)?;
         }
         Some(Command::Analyse { input, out, paced, max_seconds, json, no_event_images, spotting, synth }) => {
             let options = commands::analyse::AnalyseOptions {
@@ -272,6 +302,65 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Cameras) => print!("{}", commands::info::cameras()?),
         Some(Command::Models) => print!("{}", commands::info::models()?),
     }
+    Ok(())
+}
+
+/// The window's own options of `glimpse live`.
+#[derive(Default)]
+struct WindowFlags {
+    quit_after: Option<f64>,
+    fullscreen: bool,
+    follow_events: bool,
+}
+
+/// `glimpse live`: the window, or the status lines when asked (`--headless`) or when there is no
+/// display to open a window on.
+fn live(
+    options: commands::live::LiveOptions,
+    headless: bool,
+    window: WindowFlags,
+    spotting: glimpse::spotting::SpotterConfig,
+    stop: &StopFlag,
+) -> anyhow::Result<()> {
+    if !headless && !glimpse::ui::display_available() {
+        eprintln!("no display (DISPLAY/WAYLAND_DISPLAY unset): running headless; `--headless` says so explicitly");
+    }
+    if headless || !glimpse::ui::display_available() {
+        commands::live::run(&options, stop)?;
+        return Ok(());
+    }
+    let (source, notice) = match options.source {
+        Some(spec) => (spec, None),
+        None => commands::live::default_source(),
+    };
+    if let Some(notice) = &notice {
+        eprintln!("{notice}");
+    }
+    let mut warnings = Vec::new();
+    let mer_model = commands::recognition_model(&mut warnings)?;
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    let notice = match (notice, warnings.is_empty()) {
+        (Some(notice), false) => Some(format!("{notice}; {}", warnings.join("; "))),
+        (None, false) => Some(warnings.join("; ")),
+        (notice, true) => notice,
+    };
+    let quit_after = match (window.quit_after, options.max_seconds) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    glimpse::ui::run(glimpse::ui::WindowOptions {
+        source,
+        notice,
+        synth: options.synth,
+        quit_after,
+        record_to: options.out,
+        fullscreen: window.fullscreen,
+        follow_events: window.follow_events,
+        spotting,
+        mer_model,
+    })?;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ mod file;
 mod synthetic;
 mod thread;
 
-pub use camera::{CameraSource, CameraSpec, list_cameras};
+pub use camera::{CameraListing, CameraSource, CameraSpec, list_cameras};
 pub use file::VideoFileSource;
 pub use synthetic::SyntheticSource;
 pub use thread::{CaptureHandle, CaptureOptions, CaptureOutcome, Overflow, Pacing, spawn_capture};

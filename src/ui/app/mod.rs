@@ -1,0 +1,616 @@
+//! `GlimpseApp`: the window. Each repaint drains what the pipeline delivered since the last one
+//! (never waiting), updates the state, shows the newest frame and asks for the next repaint
+//! about 25 ms after the last one began, so the UI keeps its rate whatever the analysis load.
+
+use eframe::egui;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use egui::{Color32, Key, RichText, TextureHandle, TextureOptions, ViewportCommand};
+
+use crate::capture::{CameraListing, CameraSpec, SourceKind, SourceSpec, list_cameras, monotonic_ns};
+use crate::face::{Aligner, FaceTrack, Similarity};
+use crate::motion::{MotionField, RegionMasks};
+use crate::pipeline::{FrameAnalysis, SpotterControl};
+use crate::spotting::{SpotSample, SpotterConfig};
+use crate::session::{EVENTS_CSV, EventsCsvWriter, FRAMES_CSV, FramesCsvWriter};
+
+use crate::ui::WindowOptions;
+use crate::ui::history::{LatencyWindow, RateMeter, Sample, Timeline};
+use crate::ui::image::{face_luminance, to_colour_image};
+use crate::ui::inspector::{self, EventView, InspectorTextures};
+use crate::ui::overlays::{self, DEFAULT_FLOW_FULL_SCALE, FrameToScreen};
+use crate::ui::plots;
+use crate::ui::runner::{Runner, RunnerEvent};
+use crate::ui::state::{
+    CALIBRATION_SECONDS, CalibrationView, DisplaySmoother, EventList, Flash, Overlay, Overlays, Reported, Sensitivity,
+    WarningInputs, region_light_threshold, warnings,
+};
+use crate::ui::status::{self, StatusLine};
+
+mod controls;
+mod video;
+
+/// Seconds of history the timelines keep.
+const TIMELINE_SECONDS: f64 = 10.0;
+/// Results drained per repaint at most (the rest wait for the next one).
+const MAX_DRAIN: usize = 240;
+/// The repaint period aimed at (40 fps): the wait asked for after each repaint is this less
+/// what the last repaint itself took, so the window stays above 30 fps on a busy machine and
+/// leaves the cores to the analysis on an idle one.
+const TARGET_FRAME: Duration = Duration::from_millis(25);
+
+
+/// The source picker's choice.
+#[derive(Debug, Clone, PartialEq)]
+enum Choice {
+    Camera(u32),
+    File,
+    Synthetic,
+}
+
+/// The newest frame, as drawn.
+struct Latest {
+    frame_width: i32,
+    frame_height: i32,
+    face: Option<FaceTrack>,
+    crop_to_frame: Option<Similarity>,
+    residual: Option<std::sync::Arc<MotionField>>,
+    success: bool,
+}
+
+/// Record: frames.csv and events.csv as `glimpse analyse` writes them (the full recorder, with
+/// the video and the event pictures, is issue 7).
+struct Recorder {
+    dir: PathBuf,
+    frames: FramesCsvWriter,
+    events: EventsCsvWriter,
+    rows: u64,
+}
+
+pub struct GlimpseApp {
+    runner: Runner,
+    started: Instant,
+    quit_after: Option<f64>,
+    closing: bool,
+    // Source picker.
+    cameras: Vec<CameraListing>,
+    choice: Choice,
+    file_path: String,
+    /// Shown until dismissed: e.g. "no camera found: showing the synthetic face".
+    notice: Option<String>,
+    // Controls.
+    overlays: Overlays,
+    sensitivity: Sensitivity,
+    /// The spotter's threshold at the middle sensitivity.
+    default_threshold: f32,
+    flow_full_scale: f32,
+    calibration: CalibrationView,
+    /// The spotter's view of the newest frame.
+    spot: SpotSample,
+    fullscreen: bool,
+    record_dir: String,
+    recorder: Option<Recorder>,
+    record_error: Option<String>,
+    // What was received.
+    timeline: Timeline,
+    events: EventList<EventView>,
+    /// Open the inspector on each new event as it arrives.
+    follow_events: bool,
+    inspector: InspectorTextures,
+    flash: Option<Flash>,
+    probabilities: Option<[f32; 3]>,
+    latest: Option<Latest>,
+    pending_image: Option<(opencv::core::Mat, u64)>,
+    face_luminance: Option<f32>,
+    last_face_seconds: Option<f64>,
+    last_seconds: Option<f64>,
+    region_smoothers: [DisplaySmoother; 8],
+    region_levels: [f32; 8],
+    masks: RegionMasks,
+    face_weights: Vec<f32>,
+    // Textures.
+    video: Option<TextureHandle>,
+    flow_texture: Option<TextureHandle>,
+    region_texture: Option<TextureHandle>,
+    // Rates.
+    latency: LatencyWindow,
+    capture_rate: RateMeter,
+    analysis_rate: RateMeter,
+    ui_frames: u64,
+    ui_rate: RateMeter,
+    /// CPU time of a repaint (egui's own measure), smoothed.
+    ui_cpu_ms: f32,
+    ui_cpu_smoother: DisplaySmoother,
+    last_frame_start: Option<Instant>,
+    last_delay: Duration,
+    next_delay: Duration,
+}
+
+impl GlimpseApp {
+    pub fn new(options: WindowOptions) -> Self {
+        let cameras = list_cameras().unwrap_or_default();
+        let choice = match &options.source {
+            SourceSpec::Camera(camera) => Choice::Camera(camera.index),
+            SourceSpec::File(_) => Choice::File,
+            SourceSpec::Synthetic => Choice::Synthetic,
+        };
+        let file_path = match &options.source {
+            SourceSpec::File(path) => path.display().to_string(),
+            _ => String::new(),
+        };
+        let default_threshold = SpotterConfig::default().sensitivity;
+        let sensitivity = Sensitivity::from_threshold(options.spotting.sensitivity, default_threshold);
+        let mut runner =
+            Runner::new(options.source.clone(), options.synth.clone(), options.spotting, options.mer_model.clone());
+        runner.start();
+        let record_dir = options.record_to.as_ref().map_or_else(default_record_dir, |p| p.display().to_string());
+        let mut app = Self {
+            runner,
+            started: Instant::now(),
+            quit_after: options.quit_after,
+            closing: false,
+            cameras,
+            choice,
+            file_path,
+            notice: options.notice.clone(),
+            overlays: Overlays::default(),
+            sensitivity,
+            default_threshold,
+            flow_full_scale: DEFAULT_FLOW_FULL_SCALE,
+            calibration: CalibrationView::default(),
+            spot: SpotSample::default(),
+            fullscreen: options.fullscreen,
+            record_dir,
+            recorder: None,
+            record_error: None,
+            timeline: Timeline::new(TIMELINE_SECONDS),
+            events: EventList::new(100),
+            follow_events: options.follow_events,
+            inspector: InspectorTextures::default(),
+            flash: None,
+            probabilities: None,
+            latest: None,
+            pending_image: None,
+            face_luminance: None,
+            last_face_seconds: None,
+            last_seconds: None,
+            region_smoothers: [DisplaySmoother::default(); 8],
+            region_levels: [0.0; 8],
+            masks: RegionMasks::new(128),
+            face_weights: overlays::face_weights(128),
+            video: None,
+            flow_texture: None,
+            region_texture: None,
+            latency: LatencyWindow::new(300),
+            capture_rate: RateMeter::default(),
+            analysis_rate: RateMeter::default(),
+            ui_frames: 0,
+            ui_rate: RateMeter::default(),
+            ui_cpu_ms: 0.0,
+            ui_cpu_smoother: DisplaySmoother::default(),
+            last_frame_start: None,
+            last_delay: Duration::ZERO,
+            next_delay: TARGET_FRAME,
+        };
+        if options.record_to.is_some() {
+            app.toggle_recording();
+        }
+        app
+    }
+
+    fn seconds_since_start(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Region motion (crop pixels) over which a region is lit.
+    fn region_threshold(&self) -> f32 {
+        region_light_threshold(self.sensitivity)
+    }
+
+    /// Everything that happens to one analysed frame, in arrival order.
+    fn receive(&mut self, analysis: FrameAnalysis) {
+        if let Some(recorder) = self.recorder.as_mut() {
+            let written = recorder.frames.write(&analysis).and_then(|()| {
+                analysis.events.iter().try_for_each(|event| recorder.events.write(event))
+            });
+            match written {
+                Ok(()) => recorder.rows += 1,
+                Err(error) => {
+                    self.record_error = Some(error.to_string());
+                    self.recorder = None;
+                }
+            }
+        }
+        let t = analysis.time.seconds;
+        if self.last_seconds.is_some_and(|last| t < last) {
+            // The source started again (the demo loops): forget the old timeline.
+            self.timeline.clear();
+            self.last_face_seconds = None;
+        }
+        self.last_seconds = Some(t);
+        if analysis.success {
+            self.last_face_seconds = Some(t);
+        }
+        let wall = self.seconds_since_start();
+        self.calibration.update(Reported::from((&analysis.calibration, t)), wall);
+        self.spot = analysis.spot;
+        if analysis.probabilities.is_some() {
+            self.probabilities = analysis.probabilities;
+        }
+        self.timeline.push(Sample {
+            t,
+            motion: analysis.spot.score,
+            threshold: analysis.spot.threshold,
+            probabilities: self.probabilities,
+        });
+        for event in &analysis.events {
+            self.add_event(EventView::from_analysed(event));
+        }
+        match analysis.motion.as_ref() {
+            Some(motion) => {
+                let levels = overlays::region_levels(&motion.measurement.regions);
+                for (k, level) in levels.iter().enumerate() {
+                    self.region_levels[k] = self.region_smoothers[k].update(*level, 0.5);
+                }
+            }
+            None => {
+                self.region_smoothers.iter_mut().for_each(DisplaySmoother::reset);
+                self.region_levels = [0.0; 8];
+            }
+        }
+        let crop_to_frame = analysis.face.as_ref().filter(|_| analysis.success).map(|face| {
+            let size = analysis.motion.as_ref().map_or(128, |m| m.measurement.residual.width as i32);
+            Aligner::new(size).transform(face).inverse()
+        });
+        if let Some(image) = analysis.image {
+            self.pending_image = Some((image, analysis.time.capture_ns));
+        }
+        self.latest = Some(Latest {
+            frame_width: analysis.frame_width,
+            frame_height: analysis.frame_height,
+            crop_to_frame,
+            residual: analysis.motion.as_ref().map(|m| m.measurement.residual.clone()),
+            face: analysis.face,
+            success: analysis.success,
+        });
+    }
+
+    /// Adds a spotted event: list, timeline interval, flash, probability bars.
+    pub fn add_event(&mut self, event: EventView) {
+        self.timeline.push_interval(super::history::Interval {
+            start: event.onset.seconds,
+            end: event.offset.seconds,
+            micro: event.micro,
+        });
+        if event.probabilities.is_some() {
+            self.probabilities = event.probabilities;
+        }
+        if event.micro {
+            self.flash = Some(Flash { label: event.flash_label(), started: self.seconds_since_start() });
+        }
+        let id = event.id;
+        self.events.push(id, event);
+        if self.follow_events {
+            self.events.select(id);
+        }
+    }
+
+    fn reset_stream_state(&mut self) {
+        self.timeline.clear();
+        self.latency.clear();
+        self.capture_rate.reset();
+        self.analysis_rate.reset();
+        self.last_face_seconds = None;
+        self.last_seconds = None;
+        self.latest = None;
+        self.pending_image = None;
+        self.face_luminance = None;
+    }
+
+    fn toggle_recording(&mut self) {
+        if let Some(recorder) = self.recorder.take() {
+            self.notice = Some(format!(
+                "recorded {} frames and {} events to {}",
+                recorder.rows,
+                recorder.events.written(),
+                recorder.dir.display()
+            ));
+            return;
+        }
+        let dir = PathBuf::from(self.record_dir.trim());
+        if dir.as_os_str().is_empty() {
+            self.record_error = Some("choose a folder to record into".into());
+            return;
+        }
+        let created = std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create '{}': {e}", dir.display()))
+            .and_then(|()| FramesCsvWriter::create(&dir.join(FRAMES_CSV)).map_err(|e| e.to_string()))
+            .and_then(|frames| {
+                EventsCsvWriter::create(&dir.join(EVENTS_CSV)).map(|events| (frames, events)).map_err(|e| e.to_string())
+            });
+        match created {
+            Ok((frames, events)) => {
+                self.record_error = None;
+                self.recorder = Some(Recorder { dir, frames, events, rows: 0 });
+            }
+            Err(message) => self.record_error = Some(message),
+        }
+    }
+
+    fn selected_spec(&self) -> Option<SourceSpec> {
+        match self.choice {
+            Choice::Camera(index) => Some(SourceSpec::Camera(CameraSpec { index, ..CameraSpec::default() })),
+            Choice::Synthetic => Some(SourceSpec::Synthetic),
+            Choice::File => {
+                let path = self.file_path.trim();
+                (!path.is_empty()).then(|| SourceSpec::File(PathBuf::from(path)))
+            }
+        }
+    }
+
+    /// Pipeline events, results, quitting: no drawing here.
+    fn update_state(&mut self, ctx: &egui::Context) {
+        let now = Instant::now();
+        for event in self.runner.poll(now) {
+            match event {
+                RunnerEvent::Started(_) => self.reset_stream_state(),
+                RunnerEvent::Ended { .. } => {}
+            }
+        }
+        for analysis in self.runner.drain(MAX_DRAIN) {
+            self.receive(analysis);
+        }
+        if !self.runner.is_running() {
+            self.calibration.tick(self.seconds_since_start());
+        }
+        if let Some(stats) = self.runner.stats() {
+            let (read, analysed) = (stats.frames_read, stats.frames_analysed);
+            self.capture_rate.update(now, read);
+            self.analysis_rate.update(now, analysed);
+        }
+        if let Some(last) = self.last_frame_start {
+            let overhead = now.saturating_duration_since(last).saturating_sub(self.last_delay);
+            self.next_delay = TARGET_FRAME.saturating_sub(overhead);
+        }
+        self.last_frame_start = Some(now);
+        self.ui_frames += 1;
+        let before = self.ui_rate.rate();
+        let rate = self.ui_rate.update(now, self.ui_frames);
+        if rate != before || self.ui_frames.is_multiple_of(120) {
+            tracing::debug!(ui_fps = rate, ui_cpu_ms = self.ui_cpu_ms, latency_p50_ms = ?self.latency.quantile(0.5), "window");
+        }
+        if let Some(limit) = self.quit_after
+            && self.seconds_since_start() >= limit
+            && !self.closing
+        {
+            self.closing = true;
+            ctx.send_viewport_cmd(ViewportCommand::Close);
+        }
+        self.handle_keys(ctx);
+    }
+
+    fn handle_keys(&mut self, ctx: &egui::Context) {
+        let typing = ctx.egui_wants_keyboard_input();
+        let (fullscreen, space, escape, up, down, digits) = ctx.input(|i| {
+            let digits: Vec<Overlay> =
+                Overlay::ALL.into_iter().filter(|o| digit_key(o.key_digit()).is_some_and(|k| i.key_pressed(k))).collect();
+            (
+                i.key_pressed(Key::F11),
+                i.key_pressed(Key::Space),
+                i.key_pressed(Key::Escape),
+                i.key_pressed(Key::ArrowUp),
+                i.key_pressed(Key::ArrowDown),
+                digits,
+            )
+        });
+        if fullscreen {
+            self.set_fullscreen(ctx, !self.fullscreen);
+        }
+        if typing {
+            return;
+        }
+        if space {
+            self.start_stop();
+        }
+        if escape {
+            if self.fullscreen {
+                self.set_fullscreen(ctx, false);
+            } else {
+                self.events.deselect();
+            }
+        }
+        if up {
+            self.events.step(1);
+        }
+        if down {
+            self.events.step(-1);
+        }
+        for overlay in digits {
+            self.overlays.toggle(overlay);
+        }
+    }
+
+    fn set_fullscreen(&mut self, ctx: &egui::Context, on: bool) {
+        self.fullscreen = on;
+        ctx.send_viewport_cmd(ViewportCommand::Fullscreen(on));
+    }
+
+    fn start_stop(&mut self) {
+        if self.runner.is_running() || self.runner.is_opening() {
+            self.runner.stop();
+        } else {
+            self.runner.start();
+        }
+    }
+
+    /// Uploads the newest frame and its overlay textures, just before they are drawn.
+    fn upload(&mut self, ctx: &egui::Context) {
+        if let Some((image, capture_ns)) = self.pending_image.take() {
+            if let Some(face) = self.latest.as_ref().and_then(|l| l.face.as_ref()) {
+                self.face_luminance = face_luminance(&image, &face.bbox).ok().flatten();
+            } else {
+                self.face_luminance = None;
+            }
+            match to_colour_image(&image) {
+                Ok(colour) => {
+                    match self.video.as_mut() {
+                        Some(texture) => texture.set(colour, TextureOptions::LINEAR),
+                        None => self.video = Some(ctx.load_texture("video", colour, TextureOptions::LINEAR)),
+                    }
+                    self.latency.push(monotonic_ns().saturating_sub(capture_ns) as f32 / 1e6);
+                }
+                Err(error) => tracing::warn!("cannot show a frame: {error}"),
+            }
+            let threshold = self.region_threshold();
+            if let Some(latest) = &self.latest {
+                if self.overlays.flow_colour
+                    && let Some(field) = &latest.residual
+                {
+                    let image = overlays::flow_image(field, self.flow_full_scale, &self.face_weights);
+                    set_texture(ctx, &mut self.flow_texture, "flow", image);
+                }
+                if self.overlays.regions && latest.residual.is_some() {
+                    let image = overlays::region_image(&self.masks, &self.region_levels, threshold);
+                    set_texture(ctx, &mut self.region_texture, "regions", image);
+                }
+            }
+        }
+    }
+
+    fn status_line(&mut self) -> StatusLine {
+        let now = Instant::now();
+        let running = self.runner.is_running();
+        let state = if running {
+            "LIVE".to_owned()
+        } else if self.runner.is_opening() {
+            "opening…".to_owned()
+        } else if self.runner.reconnect_in(now).is_some() {
+            "reconnecting".to_owned()
+        } else {
+            "stopped".to_owned()
+        };
+        let source = match self.runner.info() {
+            Some(info) => {
+                let kind = match info.kind {
+                    SourceKind::Camera => "camera",
+                    SourceKind::File => "file",
+                    SourceKind::Synthetic => "demo",
+                };
+                format!("{kind}: {} {}x{} @ {:.0} fps", info.name, info.width, info.height, info.nominal_fps)
+            }
+            None => self.runner.spec().to_string(),
+        };
+        let dropped = self.runner.stats().map_or(0, |s| s.ring.dropped + s.output_dropped);
+        let inputs = WarningInputs {
+            running,
+            seconds_without_face: match (self.last_seconds, self.last_face_seconds) {
+                (Some(now), Some(face)) => Some((now - face).max(0.0)),
+                (Some(_), None) => None,
+                (None, _) => Some(0.0),
+            },
+            face_luminance: self.face_luminance.filter(|_| self.latest.as_ref().is_some_and(|l| l.success)),
+            reconnect_in: self.runner.reconnect_in(now),
+            source_error: if running { None } else { self.runner.notice.clone() },
+        };
+        let mut warnings = warnings(&inputs);
+        if let Some(error) = &self.record_error {
+            warnings.push(super::state::Warning::SourceError(format!("recording: {error}")));
+        }
+        StatusLine {
+            source,
+            capture_fps: self.capture_rate.rate(),
+            analysis_fps: self.analysis_rate.rate(),
+            ui_fps: self.ui_rate.rate(),
+            ui_cpu_ms: self.ui_cpu_ms,
+            latency_p50_ms: self.latency.quantile(0.5),
+            latency_p95_ms: self.latency.quantile(0.95),
+            dropped,
+            models: format!(
+                "face: Haar + LK · flow: OpenCV DIS · spotter: robust z · MER: {}",
+                if self.runner.has_model() { "models/mer.onnx" } else { "none (no emotion)" }
+            ),
+            recording: self.recorder.as_ref().map(|r| (r.dir.display().to_string(), r.rows)),
+            warnings,
+            state,
+        }
+    }
+
+    /// The whole window for one repaint.
+    pub fn draw(&mut self, ui: &mut egui::Ui) {
+        let ctx = ui.ctx().clone();
+        self.upload(&ctx);
+        egui::Panel::top("controls").show(ui, |ui| {
+            ui.add_space(2.0);
+            self.controls(ui);
+            if let Some(notice) = self.notice.clone() {
+                ui.horizontal(|ui| {
+                    ui.label(RichText::new(notice).color(Color32::from_rgb(120, 190, 255)));
+                    if ui.small_button("dismiss").clicked() {
+                        self.notice = None;
+                    }
+                });
+            }
+            ui.add_space(2.0);
+        });
+        let status = self.status_line();
+        egui::Panel::bottom("status").show(ui, |ui| status::show(ui, &status));
+        egui::Panel::right("side").resizable(true).default_size(380.0).min_size(280.0).show(ui, |ui| {
+            self.side_panel(ui);
+        });
+        egui::CentralPanel::no_frame().show(ui, |ui| self.video_view(ui));
+        if let Some(event) = self.events.selected()
+            && !inspector::show(&ctx, event, &mut self.inspector)
+        {
+            self.events.deselect();
+        }
+        ctx.request_repaint_after(self.next_delay);
+        self.last_delay = self.next_delay;
+    }
+
+    pub fn shutdown(&mut self) {
+        self.recorder = None;
+        self.runner.shutdown(Duration::from_secs(3));
+    }
+}
+
+impl eframe::App for GlimpseApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.update_state(ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        if let Some(cpu) = frame.info().cpu_usage {
+            self.ui_cpu_ms = self.ui_cpu_smoother.update(cpu * 1000.0, 0.1);
+        }
+        self.draw(ui);
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        self.shutdown();
+    }
+}
+
+fn set_texture(ctx: &egui::Context, slot: &mut Option<TextureHandle>, name: &str, image: egui::ColorImage) {
+    match slot {
+        Some(texture) => texture.set(image, TextureOptions::LINEAR),
+        None => *slot = Some(ctx.load_texture(name, image, TextureOptions::LINEAR)),
+    }
+}
+
+fn digit_key(digit: u8) -> Option<Key> {
+    Some(match digit {
+        1 => Key::Num1,
+        2 => Key::Num2,
+        3 => Key::Num3,
+        4 => Key::Num4,
+        5 => Key::Num5,
+        6 => Key::Num6,
+        _ => return None,
+    })
+}
+
+fn default_record_dir() -> String {
+    let seconds = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    format!("recordings/session-{seconds}")
+}

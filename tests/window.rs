@@ -1,0 +1,203 @@
+//! The live window, for real: the built binary under Xvfb on the synthetic face. A screenshot
+//! taken while it runs must show the video (not a blank or one-colour image) and the overlays;
+//! the window must close by itself after `--quit-after` and exit 0, having recorded frames.csv
+//! and events.csv through `--out`.
+//!
+//! Needs `Xvfb` and ImageMagick's `import` (scripts/setup.sh installs both); skips with a message
+//! without them. `GLIMPSE_SCREENSHOT=path.png` keeps the screenshot (the README's comes from it).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use glimpse::ui::overlays::FACE_BOX_COLOUR;
+use opencv::core::Vec3b;
+use opencv::imgcodecs;
+use opencv::prelude::*;
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// An Xvfb server on a free display, ended (by its own pid) when dropped.
+struct Xvfb {
+    child: Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Xvfb {
+        let base = 90 + (std::process::id() % 400);
+        let number = (base..base + 100)
+            .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() && !Path::new(&format!("/tmp/.X{n}-lock")).exists())
+            .expect("a free X display number");
+        let child = Command::new("Xvfb")
+            .args([format!(":{number}").as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb starts");
+        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
+        let started = Instant::now();
+        while !socket.exists() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(socket.exists(), "Xvfb :{number} did not come up");
+        Xvfb { child, display: format!(":{number}") }
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a screenshot shows.
+#[derive(Debug)]
+struct Shot {
+    distinct_colours: usize,
+    luminance_std: f64,
+    face_box_pixels: usize,
+    video_distinct_colours: usize,
+}
+
+fn analyse(path: &Path) -> Shot {
+    let image = imgcodecs::imread(path.to_str().unwrap(), imgcodecs::IMREAD_COLOR).expect("the screenshot reads");
+    assert!(!image.empty(), "empty screenshot {}", path.display());
+    let (w, h) = (image.cols(), image.rows());
+    let mut colours = std::collections::HashSet::new();
+    let mut video_colours = std::collections::HashSet::new();
+    let (mut sum, mut sum2, mut n) = (0.0f64, 0.0f64, 0.0f64);
+    let mut face_box_pixels = 0;
+    let near = |a: u8, b: u8| (a as i32 - b as i32).abs() <= 30;
+    for y in 0..h {
+        for x in 0..w {
+            let p: Vec3b = *image.at_2d::<Vec3b>(y, x).unwrap();
+            let (b, g, r) = (p[0], p[1], p[2]);
+            let key = (r >> 3, g >> 3, b >> 3);
+            colours.insert(key);
+            // The video sits left of the side panel, under the controls.
+            if x < w * 2 / 3 && y > h / 8 && y < h * 7 / 8 {
+                video_colours.insert(key);
+            }
+            let l = 0.299 * r as f64 + 0.587 * g as f64 + 0.114 * b as f64;
+            sum += l;
+            sum2 += l * l;
+            n += 1.0;
+            if near(r, FACE_BOX_COLOUR.r()) && near(g, FACE_BOX_COLOUR.g()) && near(b, FACE_BOX_COLOUR.b()) {
+                face_box_pixels += 1;
+            }
+        }
+    }
+    let mean = sum / n;
+    Shot {
+        distinct_colours: colours.len(),
+        luminance_std: (sum2 / n - mean * mean).max(0.0).sqrt(),
+        face_box_pixels,
+        video_distinct_colours: video_colours.len(),
+    }
+}
+
+fn good(shot: &Shot) -> bool {
+    shot.distinct_colours > 500 && shot.video_distinct_colours > 300 && shot.luminance_std > 20.0 && shot.face_box_pixels > 300
+}
+
+#[test]
+fn window_shows_video_and_overlays_then_quits_cleanly() {
+    if !have("Xvfb") || !have("import") {
+        eprintln!("SKIPPED: Xvfb and ImageMagick's import are needed (scripts/setup.sh installs them)");
+        return;
+    }
+    let xvfb = Xvfb::start();
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("rec");
+    let quit_after = 20.0;
+    let mut app = Command::new(env!("CARGO_BIN_EXE_glimpse"))
+        .args(["live", "--source", "synthetic", "--quit-after", &quit_after.to_string(), "--out"])
+        .arg(&record)
+        .env("DISPLAY", &xvfb.display)
+        .env("LIBGL_ALWAYS_SOFTWARE", "1")
+        .env("GLIMPSE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("glimpse starts");
+    let started = Instant::now();
+    let shot_path = dir.path().join("shot.png");
+    let mut best: Option<Shot> = None;
+    std::thread::sleep(Duration::from_secs(6));
+    // Screenshots until one shows everything (a busy machine may take a while to warm up).
+    while started.elapsed() < Duration::from_secs_f64(quit_after - 3.0) {
+        if let Ok(Some(status)) = app.try_wait() {
+            let output = app.wait_with_output().unwrap();
+            panic!("glimpse exited early ({status}): {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let taken = Command::new("import")
+            .args(["-display", &xvfb.display, "-window", "root"])
+            .arg(&shot_path)
+            .status()
+            .expect("import runs");
+        assert!(taken.success(), "import failed");
+        let shot = analyse(&shot_path);
+        let done = good(&shot);
+        best = Some(shot);
+        if done {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    if let Some(keep) = std::env::var_os("GLIMPSE_SCREENSHOT") {
+        std::fs::copy(&shot_path, &keep).expect("screenshot kept");
+    }
+    let shot = best.expect("a screenshot");
+    eprintln!("screenshot: {shot:?}");
+    assert!(shot.distinct_colours > 500, "blank or flat screenshot: {shot:?}");
+    assert!(shot.video_distinct_colours > 300, "no video drawn: {shot:?}");
+    assert!(shot.luminance_std > 20.0, "one-colour screenshot: {shot:?}");
+    assert!(shot.face_box_pixels > 300, "face box overlay not drawn: {shot:?}");
+
+    // It closes by itself after --quit-after, cleanly.
+    let deadline = started + Duration::from_secs_f64(quit_after + 30.0);
+    let status = loop {
+        if let Some(status) = app.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = app.kill();
+            panic!("the window did not close after --quit-after");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = app.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(status.success(), "exit {status}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // --out recorded frames.csv and events.csv while the window ran.
+    let rows = std::fs::read_to_string(record.join("frames.csv")).expect("frames.csv written");
+    let lines: Vec<&str> = rows.lines().collect();
+    assert!(lines[0].starts_with("frame,face_id,timestamp,confidence,success"), "{}", lines[0]);
+    assert!(lines.len() > 60, "only {} rows recorded", lines.len() - 1);
+    let events = std::fs::read_to_string(record.join("events.csv")).expect("events.csv written");
+    assert!(events.starts_with("event_id,type,onset_frame"), "{events}");
+    drop(xvfb);
+}
+
+#[test]
+fn live_without_a_display_runs_headless() {
+    let output = Command::new(env!("CARGO_BIN_EXE_glimpse"))
+        .args(["live", "--source", "synthetic", "--max-seconds", "1"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("glimpse runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("no display") && stderr.contains("frames"), "{stderr}");
+}
