@@ -48,6 +48,10 @@ enum Command {
         /// Print the summary as JSON on stdout.
         #[arg(long)]
         json: bool,
+        /// Landmarks: `auto` (models/landmarks.onnx if present, else box alignment), `off`, or a
+        /// model file.
+        #[arg(long, default_value = "auto")]
+        landmarks: String,
         #[command(flatten)]
         synth: SynthArgs,
     },
@@ -148,7 +152,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let options = commands::live::LiveOptions { source, max_seconds: seconds, out, synth: synth.spec() };
             commands::live::run(&options, &stop)?;
         }
-        Some(Command::Analyse { input, out, paced, max_seconds, json, synth }) => {
+        Some(Command::Analyse { input, out, paced, max_seconds, json, landmarks, synth }) => {
+            let landmarks = match landmarks.as_str() {
+                "auto" => glimpse::pipeline::LandmarkSetting::Auto,
+                "off" => glimpse::pipeline::LandmarkSetting::Off,
+                file => glimpse::pipeline::LandmarkSetting::File(file.into()),
+            };
             let options = commands::analyse::AnalyseOptions {
                 input,
                 out,
@@ -156,6 +165,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 max_seconds,
                 synth: synth.spec(),
                 progress: interactive,
+                landmarks,
             };
             let outcome = commands::analyse::run(&options, &stop)?;
             if json {

@@ -8,7 +8,7 @@ use crossbeam_channel::RecvTimeoutError;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::capture::{Pacing, Source, SourceSpec, open_source};
-use crate::pipeline::{OutputPolicy, Pipeline, PipelineConfig, PipelineStats};
+use crate::pipeline::{LandmarkSetting, OutputPolicy, Pipeline, PipelineConfig, PipelineStats};
 use crate::session::{FRAMES_CSV, FramesCsvWriter};
 use crate::synth::{SynthSpec, write_truth_csv};
 
@@ -25,6 +25,8 @@ pub struct AnalyseOptions {
     /// Parameters of the synthetic source.
     pub synth: SynthSpec,
     pub progress: bool,
+    /// Where the landmarks come from.
+    pub landmarks: LandmarkSetting,
 }
 
 /// How an analysis ended.
@@ -47,6 +49,7 @@ pub fn run(options: &AnalyseOptions, stop: &StopFlag) -> Result<AnalyseOutcome, 
         pacing: if options.paced { Pacing::RealTime } else { Pacing::AsFastAsPossible },
         output: OutputPolicy::Lossless,
         max_seconds: options.max_seconds,
+        landmarks: options.landmarks.clone(),
         ..PipelineConfig::default()
     };
     analyse_source(source, config, &options.out, options.progress, stop)
