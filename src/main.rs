@@ -69,6 +69,10 @@ enum Command {
         no_event_images: bool,
         #[command(flatten)]
         spotting: SpotArgs,
+        /// Landmarks: `auto` (models/landmarks.onnx if present, else box alignment), `off`, or a
+        /// model file.
+        #[arg(long, default_value = "auto")]
+        landmarks: String,
         #[command(flatten)]
         synth: SynthArgs,
     },
@@ -236,7 +240,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let window = WindowFlags { quit_after, fullscreen, follow_events };
             live(options, headless, window, spotting.config(), &stop)?;
         }
-        Some(Command::Analyse { input, out, paced, max_seconds, json, no_event_images, spotting, synth }) => {
+        Some(Command::Analyse { input, out, paced, max_seconds, json, no_event_images, spotting, landmarks, synth }) => {
+            let landmarks = match landmarks.as_str() {
+                "auto" => glimpse::pipeline::LandmarkSetting::Auto,
+                "off" => glimpse::pipeline::LandmarkSetting::Off,
+                file => glimpse::pipeline::LandmarkSetting::File(file.into()),
+            };
             let options = commands::analyse::AnalyseOptions {
                 input,
                 out,
@@ -246,6 +255,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 spotting: spotting.config(),
                 event_images: !no_event_images,
                 progress: interactive,
+                landmarks,
             };
             let outcome = commands::analyse::run(&options, &stop)?;
             if json {

@@ -132,3 +132,33 @@ fn no_face_in_view_is_reported_not_fatal() {
     assert_eq!(rows.len(), 20);
     assert!(rows.iter().all(|row| row.split(',').nth(4) == Some("0")), "success must be 0 without a face");
 }
+
+#[test]
+fn a_broken_or_missing_landmark_model_is_named_and_a_missing_default_falls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken-landmarks.onnx");
+    std::fs::write(&broken, b"not a model").unwrap();
+    let out = dir.path().join("out");
+    let args = |model: &str| {
+        ["analyse", "synthetic", "--seconds", "1", "--events", "0", "--macro-events", "0", "--landmarks", model, "--out"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([out.to_str().unwrap().to_owned()])
+            .collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>, models: &Path| Command::new(env!("CARGO_BIN_EXE_glimpse")).args(args).env("GLIMPSE_MODELS", models).output().unwrap();
+    assert_clean_failure(&run(args(broken.to_str().unwrap()), dir.path()), &["broken-landmarks.onnx", "cannot load model"]);
+    let missing = dir.path().join("nope.onnx");
+    assert_clean_failure(&run(args(missing.to_str().unwrap()), dir.path()), &["nope.onnx", "does not exist"]);
+
+    // `auto` with no model in the models folder: box alignment, a warning, empty landmark columns.
+    let empty = dir.path().join("no-models");
+    std::fs::create_dir(&empty).unwrap();
+    let output = run(args("auto"), &empty);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("landmarks.onnx not found"), "{}", stderr(&output));
+    let text = std::fs::read_to_string(out.join("frames.csv")).unwrap();
+    let row = text.lines().nth(10).unwrap();
+    assert_eq!(row.split(',').nth(4), Some("1"), "{row}");
+    assert!(row.split(',').skip(5).take(136).all(str::is_empty), "{row}");
+}

@@ -72,3 +72,125 @@ fn a_model_of_the_wrong_shape_is_refused_with_both_shapes() {
     assert!(error.contains("mer.onnx"), "{error}");
     assert!(error.contains("[N, 1, 128, 128]") && error.contains("[N, 3, 28, 28]"), "{error}");
 }
+
+// ---------------------------------------------------------------- landmarks.onnx
+
+use glimpse::inference::{LANDMARK_CROP, Landmarker, sha256_file};
+
+fn landmarks_golden() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(models_dir().join("landmarks.golden.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn landmark_model_reproduces_its_golden_outputs() {
+    let golden = landmarks_golden();
+    assert_eq!(golden["sha256"].as_str().unwrap(), sha256_file(&models_dir().join("landmarks.onnx")).unwrap());
+    let tolerance = golden["tolerance"].as_f64().unwrap() as f32;
+    let mut landmarker = Landmarker::load(&models_dir().join("landmarks.onnx")).unwrap();
+    let cases = golden["inputs"].as_array().unwrap();
+    assert_eq!(cases.len(), 2);
+    for (case, expected) in cases.iter().zip(golden["points"].as_array().unwrap()) {
+        let mut input = Vec::new();
+        flatten(case, &mut input);
+        assert_eq!(input.len(), (LANDMARK_CROP * LANDMARK_CROP) as usize);
+        let mut want = Vec::new();
+        flatten(expected, &mut want);
+        let got = landmarker.points(&input).unwrap();
+        for (g, w) in got.iter().flatten().zip(&want) {
+            assert!((g - w).abs() <= tolerance, "points {g} vs golden {w}");
+        }
+    }
+}
+
+#[test]
+fn landmarks_on_the_astronaut_match_the_python_reference_path() {
+    use opencv::core::Mat;
+    use opencv::imgproc;
+
+    let golden = landmarks_golden();
+    let case = &golden["astronaut"];
+    let b: Vec<f32> = case["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+    let bbox = glimpse::face::BoxF { x: b[0], y: b[1], width: b[2], height: b[3] };
+    let image = opencv::imgcodecs::imread(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/astronaut.png").to_str().unwrap(),
+        opencv::imgcodecs::IMREAD_COLOR,
+    )
+    .unwrap();
+    let mut gray = Mat::default();
+    imgproc::cvt_color_def(&image, &mut gray, imgproc::COLOR_BGR2GRAY).unwrap();
+
+    let transform = Landmarker::crop_transform_from_box(&bbox);
+    let m = case["frame_to_crop"].as_array().unwrap();
+    let m = |r: usize, c: usize| m[r].as_array().unwrap()[c].as_f64().unwrap() as f32;
+    for (got, want) in [(transform.a, m(0, 0)), (transform.b, m(1, 0)), (transform.tx, m(0, 2)), (transform.ty, m(1, 2))] {
+        assert!((got - want).abs() < 1e-4, "crop transform {transform:?}");
+    }
+    let crop = Landmarker::crop(&gray, &transform).unwrap();
+    let mut want_crop = Vec::new();
+    flatten(&case["crop"], &mut want_crop);
+    assert_eq!(crop.len(), want_crop.len());
+    let differing = crop.iter().zip(&want_crop).filter(|(a, b)| a != b).count();
+    let worst = crop.iter().zip(&want_crop).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    // Debian's OpenCV 4.6 and the training side's OpenCV 5 round some bilinear pixels
+    // differently (about 9 % of them, by 1-2 grey levels); anything more is a different crop.
+    assert!(worst <= 2.0 && differing * 100 <= crop.len() * 15, "crop differs: {differing} pixels, worst {worst}");
+
+    let mut landmarker = Landmarker::load(&models_dir().join("landmarks.onnx")).unwrap();
+    let landmarks = landmarker.locate_with(&gray, &transform).unwrap();
+    let tolerance = case["tolerance_px"].as_f64().unwrap() as f32;
+    let mut worst_px = 0.0f32;
+    for (got, want) in landmarks.points.iter().zip(case["points_frame"].as_array().unwrap()) {
+        let want: Vec<f32> = want.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        worst_px = worst_px.max((got[0] - want[0]).abs()).max((got[1] - want[1]).abs());
+    }
+    eprintln!("astronaut: crop differs in {differing} pixels (worst {worst}), points by at most {worst_px} px");
+    for (got, want) in landmarks.points.iter().zip(case["points_frame"].as_array().unwrap()) {
+        let want: Vec<f32> = want.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        assert!((got[0] - want[0]).abs() <= tolerance && (got[1] - want[1]).abs() <= tolerance, "{got:?} vs {want:?}");
+    }
+}
+
+#[test]
+fn a_missing_corrupt_or_wrong_shaped_landmark_model_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("landmarks.onnx");
+    let error = Landmarker::load(&missing).err().expect("a missing model must be refused").to_string();
+    assert!(error.contains("landmarks.onnx") && error.contains("does not exist"), "{error}");
+
+    let corrupt = dir.path().join("corrupt-landmarks.onnx");
+    std::fs::write(&corrupt, b"definitely not protobuf").unwrap();
+    let error = Landmarker::load(&corrupt).err().expect("a corrupt model must be refused").to_string();
+    assert!(error.contains("corrupt-landmarks.onnx") && error.contains("cannot load model"), "{error}");
+
+    // mer.onnx is a valid model with another contract.
+    let error = Landmarker::load(&models_dir().join("mer.onnx")).err().expect("wrong model").to_string();
+    assert!(error.contains("mer.onnx") && error.contains("'face'") && error.contains("'motion'"), "{error}");
+
+    let mut landmarker = Landmarker::load(&models_dir().join("landmarks.onnx")).unwrap();
+    let error = landmarker.points(&[0.0; 10]).unwrap_err().to_string();
+    assert!(error.contains("10 values") && error.contains("9216"), "{error}");
+}
+
+#[test]
+fn glimpse_models_lists_each_model_with_sha256_contract_and_status() {
+    let run = |dir: &Path| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_glimpse")).arg("models").env("GLIMPSE_MODELS", dir).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let listing = run(&models_dir());
+    let sha = sha256_file(&models_dir().join("landmarks.onnx")).unwrap();
+    assert!(listing.contains(&sha), "{listing}");
+    assert!(listing.contains("face [N, 1, 96, 96] -> points [N, 68, 2]"), "{listing}");
+    assert!(listing.contains("motion [N, 3, 28, 28] -> logits [N, 3]"), "{listing}");
+    assert_eq!(listing.matches("loaded, contract checked").count(), 2, "{listing}");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("landmarks.onnx"), b"garbage").unwrap();
+    std::fs::copy(models_dir().join("landmarks.onnx"), dir.path().join("mer.onnx")).unwrap();
+    let listing = run(dir.path());
+    let broken: Vec<&str> = listing.lines().filter(|l| l.contains("BROKEN")).collect();
+    assert_eq!(broken.len(), 2, "{listing}");
+    assert!(broken[0].contains("landmarks.onnx") && broken[0].contains("cannot load model"), "{listing}");
+    assert!(broken[1].contains("mer.onnx") && broken[1].contains("'motion'") && broken[1].contains("'face'"), "{listing}");
+}

@@ -47,6 +47,9 @@ fn synth_then_analyse_gives_one_row_per_frame_with_container_timestamps() {
     let mut reader = csv::Reader::from_path(out.join("frames.csv")).unwrap();
     let header = reader.headers().unwrap().clone();
     assert_eq!(&header.iter().take(5).collect::<Vec<_>>(), &["frame", "face_id", "timestamp", "confidence", "success"]);
+    let expected_landmarks: Vec<String> = (0..68).map(|i| format!("x_{i}")).chain((0..68).map(|i| format!("y_{i}"))).collect();
+    assert_eq!(header.iter().skip(5).take(136).collect::<Vec<_>>(), expected_landmarks, "OpenFace's landmark columns after success");
+    assert_eq!(header.get(141), Some("capture_ns"));
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
 
     let container = container_timestamps(&video);
@@ -62,6 +65,17 @@ fn synth_then_analyse_gives_one_row_per_frame_with_container_timestamps() {
     }
     let found = rows.iter().filter(|row| &row[4] == "1").count();
     assert!(found * 100 >= rows.len() * 95, "face found in {found} of {} frames", rows.len());
+    // models/landmarks.onnx is in the checkout, so every measured frame has its 68 points, on
+    // the frame and around the face box.
+    for row in rows.iter().filter(|row| &row[4] == "1") {
+        let xs: Vec<f32> = (5..73).map(|i| row[i].parse().expect("x filled")).collect();
+        let ys: Vec<f32> = (73..141).map(|i| row[i].parse().expect("y filled")).collect();
+        let face_x: f32 = row[142].parse().unwrap();
+        let face_w: f32 = row[144].parse().unwrap();
+        let mean_x = xs.iter().sum::<f32>() / 68.0;
+        assert!((mean_x - (face_x + face_w / 2.0)).abs() < 0.25 * face_w, "landmarks off the face: {mean_x} vs box {face_x}+{face_w}");
+        assert!(ys.iter().all(|y| y.is_finite()));
+    }
     // The same face all along: one identity.
     let ids: std::collections::BTreeSet<&str> = rows.iter().filter(|r| &r[4] == "1").map(|r| r.get(1).unwrap()).collect();
     assert_eq!(ids.len(), 1, "face ids {ids:?}");

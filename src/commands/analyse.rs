@@ -8,7 +8,7 @@ use crossbeam_channel::RecvTimeoutError;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::capture::{Pacing, Source, SourceSpec, open_source};
-use crate::pipeline::{OutputPolicy, Pipeline, PipelineConfig, PipelineStats};
+use crate::pipeline::{LandmarkSetting, OutputPolicy, Pipeline, PipelineConfig, PipelineStats};
 use crate::recognition::AnalysedEvent;
 use crate::session::{
     EVENTS_CSV, EVENTS_DIR, EafWriter, EventsCsvWriter, FRAMES_CSV, FramesCsvWriter, SESSION_EAF, SessionError, save_event_images,
@@ -32,6 +32,8 @@ pub struct AnalyseOptions {
     /// Save each event's pictures under `DIR/events/<id>/`.
     pub event_images: bool,
     pub progress: bool,
+    /// Where the landmarks come from.
+    pub landmarks: LandmarkSetting,
 }
 
 /// How an analysis ended.
@@ -59,6 +61,7 @@ pub fn run(options: &AnalyseOptions, stop: &StopFlag) -> Result<AnalyseOutcome, 
         max_seconds: options.max_seconds,
         spotting: options.spotting,
         mer_model: recognition_model(&mut warnings)?,
+        landmarks: options.landmarks.clone(),
         ..PipelineConfig::default()
     };
     let media = match &options.input {

@@ -1,10 +1,9 @@
 //! `glimpse cameras` and `glimpse models`: what the machine offers.
 
 use std::fmt::Write;
-use std::path::PathBuf;
 
 use crate::capture::list_cameras;
-use crate::inference::{Recogniser, runtime, search_roots};
+use crate::inference::{inspect_model, runtime};
 
 use super::CommandError;
 
@@ -23,36 +22,40 @@ pub fn cameras() -> Result<String, CommandError> {
 /// The model files glimpse uses, by name.
 pub const MODEL_FILES: [&str; 3] = ["landmarks.onnx", "flow.onnx", "mer.onnx"];
 
-/// `models/` next to the working directory or above the executable (a checkout's
-/// `target/release/glimpse`), or `$GLIMPSE_MODELS`.
-pub fn models_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("GLIMPSE_MODELS") {
-        return PathBuf::from(dir);
-    }
-    search_roots()
-        .into_iter()
-        .map(|root| root.join("models"))
-        .find(|dir| dir.is_dir())
-        .unwrap_or_else(|| PathBuf::from("models"))
-}
+pub use crate::inference::models_dir;
 
-/// The runtime library and each model file's presence. Fails when ONNX Runtime cannot load.
+/// The runtime library and, for each model file: path, size, sha256, contract and whether it
+/// loaded under it. Fails when ONNX Runtime cannot load.
 pub fn models() -> Result<String, CommandError> {
     let runtime = runtime()?;
     let mut out = format!("ONNX Runtime: {}\n", runtime.library.display());
     let dir = models_dir();
     let _ = writeln!(out, "models folder: {}", dir.display());
     for name in MODEL_FILES {
-        let path = dir.join(name);
-        let state = match (name, std::fs::metadata(&path)) {
-            (_, Err(_)) => "not present (not trained yet; the pipeline runs without it)".into(),
-            ("mer.onnx", Ok(meta)) => match Recogniser::load(&path) {
-                Ok(_) => format!("{} bytes, loaded, contract [N,3,28,28] -> [N,3] checked", meta.len()),
-                Err(error) => format!("BROKEN: {error}"),
-            },
-            (_, Ok(meta)) => format!("{} bytes (no runtime contract yet)", meta.len()),
+        let info = inspect_model(name, &dir.join(name));
+        let _ = writeln!(out, "{name}");
+        let _ = writeln!(out, "  file:     {}", info.path.display());
+        match (&info.bytes, &info.sha256) {
+            (Some(bytes), Some(sha)) => {
+                let _ = writeln!(out, "  size:     {bytes} bytes");
+                let _ = writeln!(out, "  sha256:   {sha}");
+            }
+            (Some(bytes), None) => {
+                let _ = writeln!(out, "  size:     {bytes} bytes (unreadable)");
+            }
+            _ => {}
+        }
+        if let Some(contract) = &info.contract {
+            let _ = writeln!(out, "  contract: {contract}");
+        }
+        let status = match (info.loaded, &info.problem, info.bytes) {
+            (true, _, _) => "loaded, contract checked".to_owned(),
+            (false, _, None) => "not present (the pipeline runs without it)".to_owned(),
+            (false, Some(problem), _) if info.contract.is_none() => format!("present, not used ({problem})"),
+            (false, Some(problem), _) => format!("BROKEN: {problem}"),
+            (false, None, _) => "not loaded".to_owned(),
         };
-        let _ = writeln!(out, "  {name:<16} {state}");
+        let _ = writeln!(out, "  status:   {status}");
     }
     Ok(out)
 }

@@ -5,7 +5,7 @@ use opencv::core::{Mat, Scalar, Size};
 use opencv::imgproc;
 
 use super::template::{CANONICAL_68, HAAR_OFFSET, HAAR_SCALE, TEMPLATE_SIZE};
-use super::{FaceError, FaceTrack};
+use super::{BoxF, FaceError, FaceTrack};
 
 /// `p -> [a -b; b a] p + t`: rotation, uniform scale and translation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,6 +68,25 @@ impl Similarity {
         })
     }
 
+    /// Frame -> a `size`-px canonical crop from a face box alone (no roll correction): the Haar
+    /// box calibration of `template.rs`, scaled from its 128-px template to `size`.
+    pub fn from_box(bbox: &BoxF, size: f32) -> Self {
+        let k = size / TEMPLATE_SIZE;
+        let scale = k * HAAR_SCALE / bbox.width.max(1.0);
+        let (cx, cy) = bbox.centre();
+        Self { a: scale, b: 0.0, tx: k * HAAR_OFFSET[0] - scale * cx, ty: k * HAAR_OFFSET[1] - scale * cy }
+    }
+
+    /// `self` after `first`: the map `p -> self(first(p))`.
+    pub fn after(&self, first: &Similarity) -> Self {
+        Self {
+            a: self.a * first.a - self.b * first.b,
+            b: self.b * first.a + self.a * first.b,
+            tx: self.a * first.tx - self.b * first.ty + self.tx,
+            ty: self.b * first.tx + self.a * first.ty + self.ty,
+        }
+    }
+
     /// The 2 x 3 matrix `warpAffine` takes.
     pub fn to_mat(&self) -> Result<Mat, opencv::Error> {
         Mat::from_slice_2d(&[
@@ -110,20 +129,12 @@ impl Aligner {
 
     /// Frame -> crop for a tracked face.
     pub fn transform(&self, track: &FaceTrack) -> Similarity {
-        let k = self.size as f32 / TEMPLATE_SIZE;
         if let Some(landmarks) = &track.landmarks
             && let Some(fit) = Similarity::fit(&landmarks.points, &self.template())
         {
             return fit;
         }
-        let scale = k * HAAR_SCALE / track.bbox.width.max(1.0);
-        let (cx, cy) = track.bbox.centre();
-        Similarity {
-            a: scale,
-            b: 0.0,
-            tx: k * HAAR_OFFSET[0] - scale * cx,
-            ty: k * HAAR_OFFSET[1] - scale * cy,
-        }
+        Similarity::from_box(&track.bbox, self.size as f32)
     }
 
     pub fn align(&self, gray_frame: &Mat, track: &FaceTrack) -> Result<AlignedFace, FaceError> {
@@ -156,6 +167,9 @@ mod tests {
             assert!((got - want).abs() < 1e-3, "{fit:?}");
         }
         let back = fit.inverse().apply(fit.apply([10.0, 20.0]));
+        let composed = fit.after(&truth).apply([3.0, -7.0]);
+        let stepwise = fit.apply(truth.apply([3.0, -7.0]));
+        assert!((composed[0] - stepwise[0]).abs() < 1e-3 && (composed[1] - stepwise[1]).abs() < 1e-3);
         assert!((back[0] - 10.0).abs() < 1e-3 && (back[1] - 20.0).abs() < 1e-3);
     }
 

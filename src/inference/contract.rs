@@ -21,6 +21,16 @@ pub struct Contract {
     pub outputs: &'static [TensorSpec],
 }
 
+impl Contract {
+    /// `name [N, 1, 96, 96] -> name [N, 68, 2]`.
+    pub fn describe(&self) -> String {
+        let side = |specs: &[TensorSpec]| {
+            specs.iter().map(|s| format!("{} {}", s.name, describe(s.shape))).collect::<Vec<_>>().join(", ")
+        };
+        format!("{} -> {}", side(self.inputs), side(self.outputs))
+    }
+}
+
 fn describe(shape: &[Option<i64>]) -> String {
     let dims: Vec<String> = shape.iter().map(|d| d.map_or("N".into(), |d| d.to_string())).collect();
     format!("[{}]", dims.join(", "))

@@ -14,7 +14,7 @@ pub const MER_CLASSES: [&str; 3] = ["negative", "positive", "surprise"];
 /// One motion image: channels (u, v, optical strain) x 28 x 28, as `models/mer.md` describes.
 pub const MER_INPUT_SHAPE: [usize; 3] = [3, 28, 28];
 
-const CONTRACT: Contract = Contract {
+pub(crate) const MER_CONTRACT: Contract = Contract {
     inputs: &[TensorSpec { name: "motion", shape: &[None, Some(3), Some(28), Some(28)] }],
     outputs: &[TensorSpec { name: "logits", shape: &[None, Some(3)] }],
 };
@@ -27,7 +27,7 @@ pub struct Recogniser {
 impl Recogniser {
     /// Loads and checks the model; one intra-op thread, as one event is one small image.
     pub fn load(path: &Path) -> Result<Self, InferenceError> {
-        Ok(Self { path: path.to_owned(), session: load_session(path, &CONTRACT, 1)? })
+        Ok(Self { path: path.to_owned(), session: load_session(path, &MER_CONTRACT, 1)? })
     }
 
     pub fn path(&self) -> &Path {

@@ -6,14 +6,84 @@
 //! checked against its contract (input and output names and shapes) when it is loaded.
 
 mod contract;
+mod landmarks;
 mod mer;
 mod runtime;
+mod sha256;
 
 pub use contract::{Contract, TensorSpec, load_session};
+pub use landmarks::{LANDMARK_COUNT, LANDMARK_CROP, Landmarker};
 pub use mer::{MER_CLASSES, MER_INPUT_SHAPE, Recogniser};
 pub use runtime::{Runtime, locate_runtime, runtime, search_roots};
+pub use sha256::{Sha256, sha256_file, sha256_hex};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The landmark model's file name in `models/`.
+pub const LANDMARKS_FILE: &str = "landmarks.onnx";
+/// The MER model's file name in `models/`.
+pub const MER_FILE: &str = "mer.onnx";
+
+/// `$GLIMPSE_MODELS`, else `models/` in the working directory or above the executable (a
+/// checkout's `target/release/glimpse`), else `models` (which may not exist).
+pub fn models_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("GLIMPSE_MODELS") {
+        return PathBuf::from(dir);
+    }
+    search_roots()
+        .into_iter()
+        .map(|root| root.join("models"))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| PathBuf::from("models"))
+}
+
+/// A model file as `glimpse models` reports it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub path: PathBuf,
+    pub bytes: Option<u64>,
+    pub sha256: Option<String>,
+    /// The contract it is checked against (`None`: the project has no runtime for it yet).
+    pub contract: Option<String>,
+    /// Loaded and checked against its contract.
+    pub loaded: bool,
+    /// Why it did not load (or that it is absent).
+    pub problem: Option<String>,
+}
+
+/// Looks at one model file: present, its hash, and whether it loads under its contract.
+pub fn inspect_model(name: &str, path: &Path) -> ModelInfo {
+    let mut info = ModelInfo {
+        name: name.to_owned(),
+        path: path.to_owned(),
+        bytes: None,
+        sha256: None,
+        contract: None,
+        loaded: false,
+        problem: None,
+    };
+    let contract = match name {
+        LANDMARKS_FILE => Some(landmarks::LANDMARK_CONTRACT),
+        MER_FILE => Some(mer::MER_CONTRACT),
+        _ => None,
+    };
+    info.contract = contract.map(|c| c.describe());
+    let Ok(meta) = std::fs::metadata(path) else {
+        info.problem = Some(InferenceError::ModelMissing { path: path.to_owned() }.to_string());
+        return info;
+    };
+    info.bytes = Some(meta.len());
+    info.sha256 = sha256_file(path).ok();
+    match contract {
+        Some(contract) => match load_session(path, &contract, 1) {
+            Ok(_) => info.loaded = true,
+            Err(error) => info.problem = Some(error.to_string()),
+        },
+        None => info.problem = Some("no runtime contract yet".into()),
+    }
+    info
+}
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum InferenceError {

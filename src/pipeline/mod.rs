@@ -72,6 +72,43 @@ pub struct PipelineConfig {
     pub max_seconds: Option<f64>,
     /// Keep each frame's image in its result (for a display); headless runs leave it out.
     pub keep_images: bool,
+    /// Where the 68 landmarks come from (alignment falls back to the face box without them).
+    pub landmarks: LandmarkSetting,
+}
+
+/// Which landmark model the face stage uses.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum LandmarkSetting {
+    /// `models/landmarks.onnx` when it is there (found like the other models); without it,
+    /// box alignment and a warning. A file that is there but broken is an error.
+    #[default]
+    Auto,
+    /// No landmarks: align by the face box.
+    Off,
+    /// This model file; an error if it cannot be loaded.
+    File(std::path::PathBuf),
+}
+
+impl LandmarkSetting {
+    /// The landmark detector this setting gives, if any.
+    pub fn load(&self) -> Result<Option<crate::inference::Landmarker>, crate::inference::InferenceError> {
+        use crate::inference::{LANDMARKS_FILE, Landmarker, models_dir};
+        match self {
+            Self::Off => Ok(None),
+            Self::File(path) => Landmarker::load(path).map(Some),
+            Self::Auto => {
+                let path = models_dir().join(LANDMARKS_FILE);
+                if !path.is_file() {
+                    tracing::warn!(
+                        "{} not found: aligning faces by their box, without landmarks (frames.csv leaves x_*, y_* empty)",
+                        path.display()
+                    );
+                    return Ok(None);
+                }
+                Landmarker::load(&path).map(Some)
+            }
+        }
+    }
 }
 
 impl Default for PipelineConfig {
@@ -87,6 +124,7 @@ impl Default for PipelineConfig {
             max_frames: None,
             max_seconds: None,
             keep_images: false,
+            landmarks: LandmarkSetting::Auto,
         }
     }
 }
@@ -211,7 +249,10 @@ impl Pipeline {
     /// starts the threads.
     pub fn start(source: Box<dyn Source>, config: PipelineConfig) -> Result<Self, PipelineError> {
         let flow: Box<dyn FlowEstimator> = Box::new(DisFlow::new()?);
-        let face = FaceStage::new(config.face.clone())?;
+        let mut face = FaceStage::new(config.face.clone())?;
+        if let Some(landmarker) = config.landmarks.load()? {
+            face = face.with_landmarks(Box::new(landmarker));
+        }
         Self::start_with(source, config, face, flow)
     }
 

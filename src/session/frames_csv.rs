@@ -1,8 +1,9 @@
 //! `frames.csv`: one row per analysed frame in OpenFace's layout (`frame,face_id,timestamp,
-//! confidence,success`, frames numbered from 1, seconds, no spaces), then glimpse's own columns:
-//! capture time, face box, head motion, region motion, the spotter's score (robust z-score of the
-//! most-moving region; blank where it cannot judge), its threshold and whether a candidate is
-//! open, and the class probabilities of the latest recognised micro-expression.
+//! confidence,success`, frames numbered from 1, seconds, no spaces, then the 68 landmarks
+//! `x_0..x_67,y_0..y_67` in frame pixels), then glimpse's own columns: capture time, face box,
+//! head motion, region motion, the spotter's score (robust z-score of the most-moving region;
+//! blank where it cannot judge), its threshold and whether a candidate is open, and the class
+//! probabilities of the latest recognised micro-expression.
 //!
 //! Each row reaches the file in one `write` call as soon as its frame is analysed, so a crash or
 //! a full disk leaves every earlier row intact.
@@ -21,10 +22,11 @@ pub const FRAMES_CSV: &str = "frames.csv";
 
 /// The column names, in order.
 pub fn frames_csv_header() -> Vec<String> {
-    let mut columns: Vec<String> = ["frame", "face_id", "timestamp", "confidence", "success", "capture_ns"]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let mut columns: Vec<String> =
+        ["frame", "face_id", "timestamp", "confidence", "success"].into_iter().map(String::from).collect();
+    columns.extend((0..68).map(|i| format!("x_{i}")));
+    columns.extend((0..68).map(|i| format!("y_{i}")));
+    columns.push("capture_ns".into());
     columns.extend(["face_x", "face_y", "face_w", "face_h"].map(String::from));
     columns.extend(["motion_ref_frame", "head_tx", "head_ty", "head_rot", "head_scale"].map(String::from));
     columns.extend(Region::ALL.iter().map(|region| format!("motion_{}", region.name())));
@@ -60,8 +62,15 @@ impl FramesCsvWriter {
             format!("{:.6}", analysis.time.seconds),
             format!("{:.3}", analysis.confidence),
             u8::from(analysis.success).to_string(),
-            analysis.time.capture_ns.to_string(),
         ];
+        match analysis.face.as_ref().and_then(|face| face.landmarks.as_ref()) {
+            Some(landmarks) => {
+                fields.extend(landmarks.points.iter().map(|p| format!("{:.3}", p[0])));
+                fields.extend(landmarks.points.iter().map(|p| format!("{:.3}", p[1])));
+            }
+            None => fields.extend(std::iter::repeat_n(String::new(), 136)),
+        }
+        fields.push(analysis.time.capture_ns.to_string());
         match &analysis.face {
             Some(face) => fields.extend([face.bbox.x, face.bbox.y, face.bbox.width, face.bbox.height].map(|v| format!("{v:.2}"))),
             None => fields.extend(std::iter::repeat_n(String::new(), 4)),

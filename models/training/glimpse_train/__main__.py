@@ -5,11 +5,19 @@
   eval             all LOSO runs (3 seeds x 2 networks), the table and reports/loso_report.json
   export           final model on all 442 samples -> models/mer.onnx + models/mer.golden.json
   make-fixture     regenerate fixtures/preprocess_* (synthetic onset/apex pair, flow, tensor)
+  landmarks-teacher  fit the MediaPipe 468->68 map on 300-W train, pseudo-label LFW (cache/)
+  landmarks-train    train the 68-point landmark model -> cache/landmarks_*.pt
+  landmarks-export   -> models/landmarks.onnx + models/landmarks.golden.json
+  landmarks-eval     NME on 300-W helen_test and YTF test (ours and the teacher), speed
+  landmarks-jitter   landmark jitter on still faces from frames.csv written by `glimpse analyse`
 """
 import sys
 
 COMMANDS = {"eval-reference": "eval_reference", "loso": "loso", "eval": "eval", "export": "export",
-            "make-fixture": "make_fixture"}
+            "make-fixture": "make_fixture",
+            "landmarks-teacher": "landmarks_teacher", "landmarks-train": "landmarks_train",
+            "landmarks-export": "landmarks_export", "landmarks-eval": "landmarks_eval",
+            "landmarks-jitter": "landmarks_jitter"}
 
 
 def main():
