@@ -4,11 +4,13 @@
 use std::path::Path;
 use std::process::Command;
 
-use glimpse::capture::{CaptureError, Frame, FrameTime, Source, SourceInfo, SourceKind, TimeBase, monotonic_ns};
 use glimpse::commands::StopFlag;
 use glimpse::commands::analyse::analyse_source;
 use glimpse::pipeline::PipelineConfig;
-use glimpse::synth::{SynthSpec, SyntheticFace};
+use glimpse::synth::SynthSpec;
+
+mod common;
+use common::DyingCamera;
 
 fn glimpse(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_glimpse")).args(args).output().expect("the binary runs")
@@ -81,51 +83,9 @@ fn synth_then_analyse_gives_one_row_per_frame_with_container_timestamps() {
     assert_eq!(ids.len(), 1, "face ids {ids:?}");
 }
 
-/// A source that delivers some synthetic frames, then fails the way an unplugged camera does.
-struct DyingCamera {
-    face: SyntheticFace,
-    info: SourceInfo,
-    next: u64,
-    dies_after: u64,
-}
-
-impl Source for DyingCamera {
-    fn info(&self) -> &SourceInfo {
-        &self.info
-    }
-
-    fn is_live(&self) -> bool {
-        true
-    }
-
-    fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError> {
-        if self.next == self.dies_after {
-            return Err(CaptureError::CameraLost { index: 0, frames: self.next, reason: "No such device (os error 19)".into() });
-        }
-        let image = self.face.render(self.next).unwrap();
-        let capture_ns = monotonic_ns();
-        let frame = Frame {
-            index: self.next,
-            time: FrameTime { seconds: self.next as f64 / 30.0, base: TimeBase::Capture, capture_ns },
-            image,
-        };
-        self.next += 1;
-        Ok(Some(frame))
-    }
-}
-
 #[test]
 fn camera_lost_mid_stream_keeps_what_was_analysed() {
-    let face = SyntheticFace::new(SynthSpec { seconds: 3.0, micro_events: 0, macro_events: 0, ..SynthSpec::default() }).unwrap();
-    let info = SourceInfo {
-        kind: SourceKind::Camera,
-        name: "camera 0 (simulated)".into(),
-        width: 640,
-        height: 480,
-        nominal_fps: 30.0,
-        frame_count: None,
-    };
-    let source = DyingCamera { face, info, next: 0, dies_after: 40 };
+    let source = DyingCamera::new(SynthSpec { seconds: 3.0, micro_events: 0, macro_events: 0, ..SynthSpec::default() }, 40);
     let dir = tempfile::tempdir().unwrap();
     // A large ring so that no frame is dropped even on a loaded machine.
     let config = PipelineConfig { ring_capacity: 64, ..PipelineConfig::default() };

@@ -5,13 +5,15 @@
 use std::path::Path;
 use std::process::Command;
 
-use glimpse::capture::{CaptureError, Frame, FrameTime, Source, SourceInfo, SourceKind, TimeBase, monotonic_ns};
 use glimpse::commands::StopFlag;
 use glimpse::commands::analyse::analyse_source;
 use glimpse::commands::eval::interval_iou;
 use glimpse::pipeline::PipelineConfig;
 use glimpse::session::EVENTS_CSV_HEADER;
 use glimpse::synth::{EventKind, SynthSpec, SyntheticFace, read_truth_csv};
+
+mod common;
+use common::DyingCamera;
 
 fn glimpse(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_glimpse")).args(args).output().expect("the binary runs")
@@ -102,58 +104,13 @@ fn synthetic_micro_expressions_are_spotted_recognised_and_pictured() {
     assert!(!last[p_surprise].is_empty(), "the latest probabilities are carried to the last frame");
 }
 
-/// Synthetic frames that stop with a camera failure at `dies_after`.
-struct DyingCamera {
-    face: SyntheticFace,
-    info: SourceInfo,
-    next: u64,
-    dies_after: u64,
-}
-
-impl Source for DyingCamera {
-    fn info(&self) -> &SourceInfo {
-        &self.info
-    }
-
-    fn is_live(&self) -> bool {
-        true
-    }
-
-    fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError> {
-        if self.next == self.dies_after {
-            return Err(CaptureError::CameraLost { index: 0, frames: self.next, reason: "No such device (os error 19)".into() });
-        }
-        let image = self.face.render(self.next).map_err(|e| CaptureError::CameraLost {
-            index: 0,
-            frames: self.next,
-            reason: e.to_string(),
-        })?;
-        let frame = Frame {
-            index: self.next,
-            time: FrameTime { seconds: self.next as f64 / 30.0, base: TimeBase::Capture, capture_ns: monotonic_ns() },
-            image,
-        };
-        self.next += 1;
-        Ok(Some(frame))
-    }
-}
-
 #[test]
 fn events_found_before_a_camera_dies_are_already_in_events_csv() {
     let spec = SynthSpec { seconds: 12.0, micro_events: 4, macro_events: 0, seed: 5, ..SynthSpec::default() };
-    let face = SyntheticFace::new(spec).unwrap();
+    let face = SyntheticFace::new(spec.clone()).unwrap();
     let first = face.truth().iter().find(|t| t.kind == EventKind::Micro && t.amplitude_px >= 1.0).unwrap().clone();
     // Dies a second after the first clear event, long before the video would end.
-    let dies_after = first.offset_frame + 30;
-    let info = SourceInfo {
-        kind: SourceKind::Camera,
-        name: "camera 0 (simulated)".into(),
-        width: 640,
-        height: 480,
-        nominal_fps: 30.0,
-        frame_count: None,
-    };
-    let source = DyingCamera { face, info, next: 0, dies_after };
+    let source = DyingCamera::new(spec, first.offset_frame + 30);
     let dir = tempfile::tempdir().unwrap();
     let config = PipelineConfig { ring_capacity: 64, ..PipelineConfig::default() };
     let error = analyse_source(Box::new(source), config, dir.path(), false, false, &StopFlag::default())
