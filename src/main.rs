@@ -230,15 +230,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stderr());
     match cli.command {
         None => {
-            let options = commands::live::LiveOptions { source: None, max_seconds: None, out: None, synth: live_synth() };
-            live(options, false, WindowFlags::default(), glimpse::spotting::SpotterConfig::default(), &stop)?;
+            let options = commands::live::LiveOptions {
+                source: None,
+                max_seconds: None,
+                out: None,
+                synth: live_synth(),
+                spotting: glimpse::spotting::SpotterConfig::default(),
+            };
+            live(options, false, WindowFlags::default(), &stop)?;
         }
         Some(Command::Live { source, max_seconds, out, headless, quit_after, fullscreen, follow_events, spotting, synth }) => {
             // The synthetic demo of the window is a minute long unless asked otherwise.
             let synth = if synth.is_default() && !headless { live_synth() } else { synth.spec() };
-            let options = commands::live::LiveOptions { source, max_seconds, out, synth };
+            let options = commands::live::LiveOptions { source, max_seconds, out, synth, spotting: spotting.config() };
             let window = WindowFlags { quit_after, fullscreen, follow_events };
-            live(options, headless, window, spotting.config(), &stop)?;
+            live(options, headless, window, &stop)?;
         }
         Some(Command::Analyse { input, out, paced, max_seconds, json, no_event_images, spotting, landmarks, synth }) => {
             let landmarks = match landmarks.as_str() {
@@ -329,7 +335,6 @@ fn live(
     options: commands::live::LiveOptions,
     headless: bool,
     window: WindowFlags,
-    spotting: glimpse::spotting::SpotterConfig,
     stop: &StopFlag,
 ) -> anyhow::Result<()> {
     if !headless && !glimpse::ui::display_available() {
@@ -368,7 +373,7 @@ fn live(
         record_to: options.out,
         fullscreen: window.fullscreen,
         follow_events: window.follow_events,
-        spotting,
+        spotting: options.spotting,
         mer_model,
     })?;
     Ok(())

@@ -21,6 +21,7 @@ pub struct LiveOptions {
     pub max_seconds: Option<f64>,
     pub out: Option<PathBuf>,
     pub synth: SynthSpec,
+    pub spotting: crate::spotting::SpotterConfig,
 }
 
 /// The source `glimpse` opens by default, and a note to show when it is not a camera.
@@ -58,6 +59,7 @@ pub fn run(options: &LiveOptions, stop: &StopFlag) -> Result<PipelineStats, Comm
     }
     let config = PipelineConfig {
         mer_model,
+        spotting: options.spotting,
         pacing: Pacing::RealTime,
         // A live view must never slow the analysis; a recording must keep every row.
         output: if writer.is_some() { OutputPolicy::Lossless } else { OutputPolicy::DropOldest },
