@@ -73,6 +73,9 @@ enum Command {
         /// model file.
         #[arg(long, default_value = "auto")]
         landmarks: String,
+        /// Align the face crop by the tracked `box` (default) or by the `landmarks`.
+        #[arg(long, default_value = "box")]
+        align_by: glimpse::face::AlignBy,
         #[command(flatten)]
         synth: SynthArgs,
     },
@@ -139,6 +142,9 @@ enum EvalCommand {
         /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
+        /// Align the face crop by the tracked `box` (default) or by the `landmarks`.
+        #[arg(long, default_value = "box")]
+        align_by: glimpse::face::AlignBy,
         #[command(flatten)]
         spotting: SpotArgs,
     },
@@ -246,7 +252,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let window = WindowFlags { quit_after, fullscreen, follow_events };
             live(options, headless, window, &stop)?;
         }
-        Some(Command::Analyse { input, out, paced, max_seconds, json, no_event_images, spotting, landmarks, synth }) => {
+        Some(Command::Analyse { input, out, paced, max_seconds, json, no_event_images, spotting, landmarks, align_by, synth }) => {
             let landmarks = match landmarks.as_str() {
                 "auto" => glimpse::pipeline::LandmarkSetting::Auto,
                 "off" => glimpse::pipeline::LandmarkSetting::Off,
@@ -262,6 +268,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 event_images: !no_event_images,
                 progress: interactive,
                 landmarks,
+                align_by,
             };
             let outcome = commands::analyse::run(&options, &stop)?;
             if json {
@@ -298,7 +305,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", commands::bench::format(&report));
             }
         }
-        Some(Command::Eval { what: EvalCommand::Spotting { seeds, seconds, fps, videos, no_videos, work, json, spotting } }) => {
+        Some(Command::Eval { what: EvalCommand::Spotting { seeds, seconds, fps, videos, no_videos, work, json, align_by, spotting } }) => {
             let options = commands::eval::SpottingEvalOptions {
                 seeds,
                 seconds,
@@ -306,6 +313,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 videos: if no_videos { None } else { videos.or_else(commands::eval::default_videos_dir) },
                 work,
                 spotting: spotting.config(),
+                align_by,
                 progress: interactive,
             };
             let report = commands::eval::spotting(&options, &stop)?;

@@ -34,6 +34,7 @@ pub struct AnalyseOptions {
     pub progress: bool,
     /// Where the landmarks come from.
     pub landmarks: LandmarkSetting,
+    pub align_by: crate::face::AlignBy,
 }
 
 /// How an analysis ended.
@@ -62,6 +63,7 @@ pub fn run(options: &AnalyseOptions, stop: &StopFlag) -> Result<AnalyseOutcome, 
         spotting: options.spotting,
         mer_model: recognition_model(&mut warnings)?,
         landmarks: options.landmarks.clone(),
+        face: crate::face::FaceConfig { align_by: options.align_by, ..Default::default() },
         ..PipelineConfig::default()
     };
     let media = match &options.input {

@@ -27,6 +27,7 @@ pub struct SpottingEvalOptions {
     pub videos: Option<PathBuf>,
     pub work: Option<PathBuf>,
     pub spotting: SpotterConfig,
+    pub align_by: crate::face::AlignBy,
     pub progress: bool,
 }
 
@@ -200,9 +201,15 @@ fn hits_by_amplitude(truth: &[TruthEvent], events: &[std::sync::Arc<AnalysedEven
     }
 }
 
-fn pipeline_config(spotting: SpotterConfig) -> PipelineConfig {
+fn pipeline_config(options: &SpottingEvalOptions) -> PipelineConfig {
     // Spotting is what is measured: no MER model (its time is in `glimpse bench`).
-    PipelineConfig { output: OutputPolicy::Lossless, spotting, mer_model: None, ..PipelineConfig::default() }
+    PipelineConfig {
+        output: OutputPolicy::Lossless,
+        spotting: options.spotting,
+        mer_model: None,
+        face: crate::face::FaceConfig { align_by: options.align_by, ..Default::default() },
+        ..PipelineConfig::default()
+    }
 }
 
 pub fn spotting(options: &SpottingEvalOptions, stop: &StopFlag) -> Result<SpottingReport, CommandError> {
@@ -249,7 +256,7 @@ fn run_spotting(options: &SpottingEvalOptions, work: &Path, stop: &StopFlag) -> 
         super::synth::run(&spec, &video, &truth_path, false)?;
         let truth = read_truth_csv(&truth_path)?;
         let source = open_source(&SourceSpec::File(video.clone()), SynthSpec::default())?;
-        let outcome = analyse_source(source, pipeline_config(options.spotting), &work.join(format!("synth_{seed}")), false, false, stop)?;
+        let outcome = analyse_source(source, pipeline_config(options), &work.join(format!("synth_{seed}")), false, false, stop)?;
         let result = score_seed(seed, options.seconds, &truth, &outcome.events);
         hits_by_amplitude(&truth, &outcome.events, &mut bins);
         if options.progress {
@@ -272,7 +279,7 @@ fn run_spotting(options: &SpottingEvalOptions, work: &Path, stop: &StopFlag) -> 
             let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let source = open_source(&SourceSpec::File(file.clone()), SynthSpec::default())?;
             let out = work.join(format!("video_{}", name.trim_end_matches(".mp4")));
-            let outcome = analyse_source(source, pipeline_config(options.spotting), &out, false, false, stop)?;
+            let outcome = analyse_source(source, pipeline_config(options), &out, false, false, stop)?;
             let stats = &outcome.stats;
             let fps = if stats.source.nominal_fps > 0.0 { stats.source.nominal_fps } else { 30.0 };
             let minutes = stats.frames_analysed as f64 / fps / 60.0;

@@ -5,7 +5,7 @@ use opencv::core::{Mat, Scalar, Size};
 use opencv::imgproc;
 
 use super::template::{CANONICAL_68, HAAR_OFFSET, HAAR_SCALE, TEMPLATE_SIZE};
-use super::{BoxF, FaceError, FaceTrack};
+use super::{AlignBy, BoxF, FaceError, FaceTrack};
 
 /// `p -> [a -b; b a] p + t`: rotation, uniform scale and translation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -110,11 +110,17 @@ pub struct AlignedFace {
 #[derive(Debug, Clone, Copy)]
 pub struct Aligner {
     size: i32,
+    by: AlignBy,
 }
 
 impl Aligner {
+    /// Aligns by the box; see [`Aligner::aligned_by`].
     pub fn new(size: i32) -> Self {
-        Self { size: size.max(16) }
+        Self { size: size.max(16), by: AlignBy::Box }
+    }
+
+    pub fn aligned_by(self, by: AlignBy) -> Self {
+        Self { by, ..self }
     }
 
     pub fn size(&self) -> i32 {
@@ -129,7 +135,8 @@ impl Aligner {
 
     /// Frame -> crop for a tracked face.
     pub fn transform(&self, track: &FaceTrack) -> Similarity {
-        if let Some(landmarks) = &track.landmarks
+        if self.by == AlignBy::Landmarks
+            && let Some(landmarks) = &track.landmarks
             && let Some(fit) = Similarity::fit(&landmarks.points, &self.template())
         {
             return fit;
@@ -149,7 +156,8 @@ impl Aligner {
             opencv::core::BORDER_REPLICATE,
             Scalar::default(),
         )?;
-        Ok(AlignedFace { image, size: self.size, to_crop, from_landmarks: track.landmarks.is_some() })
+        let from_landmarks = self.by == AlignBy::Landmarks && track.landmarks.is_some();
+        Ok(AlignedFace { image, size: self.size, to_crop, from_landmarks })
     }
 }
 
@@ -171,6 +179,26 @@ mod tests {
         let stepwise = fit.apply(truth.apply([3.0, -7.0]));
         assert!((composed[0] - stepwise[0]).abs() < 1e-3 && (composed[1] - stepwise[1]).abs() < 1e-3);
         assert!((back[0] - 10.0).abs() < 1e-3 && (back[1] - 20.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn alignment_follows_the_box_unless_asked_to_follow_the_landmarks() {
+        let bbox = BoxF { x: 200.0, y: 100.0, width: 180.0, height: 180.0 };
+        // Landmarks of a face twice as far to the right as the box says.
+        let points = CANONICAL_68.map(|[x, y]| [x * 1.5 + 400.0, y * 1.5 + 90.0]);
+        let track = FaceTrack {
+            id: 1,
+            bbox,
+            landmarks: Some(crate::face::Landmarks { points }),
+            confidence: 1.0,
+            detected: true,
+        };
+        let by_box = Aligner::new(128).transform(&track);
+        assert_eq!(by_box, Similarity::from_box(&bbox, 128.0));
+        let by_points = Aligner::new(128).aligned_by(AlignBy::Landmarks).transform(&track);
+        let nose = by_points.apply(points[30]);
+        let template = Aligner::new(128).template()[30];
+        assert!((nose[0] - template[0]).abs() < 1e-2 && (nose[1] - template[1]).abs() < 1e-2, "{nose:?}");
     }
 
     #[test]

@@ -139,6 +139,9 @@ pub struct FrameAnalysis {
     /// OpenFace's `success`: the face was found with enough confidence to be measured.
     pub success: bool,
     pub confidence: f32,
+    /// Frame pixels -> aligned crop pixels, as this frame was aligned (to draw crop-space
+    /// motion over the frame).
+    pub to_crop: Option<crate::face::Similarity>,
     /// Facial motion against the frame `lag_ms` earlier; `None` without a face or history.
     pub motion: Option<FrameMotion>,
     /// The spotter's view of this frame.
@@ -395,6 +398,7 @@ impl Pipeline {
                         confidence: face.confidence(),
                         success,
                         face: face.track,
+                        to_crop: face.aligned.as_ref().map(|a| a.to_crop),
                         motion,
                         spot,
                         events,

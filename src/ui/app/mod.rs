@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use egui::{Color32, Key, RichText, TextureHandle, TextureOptions, ViewportCommand};
 
 use crate::capture::{CameraListing, CameraSpec, SourceKind, SourceSpec, list_cameras, monotonic_ns};
-use crate::face::{Aligner, FaceTrack, Similarity};
+use crate::face::{FaceTrack, Similarity};
 use crate::motion::{MotionField, RegionMasks};
 use crate::pipeline::{FrameAnalysis, SpotterControl};
 use crate::spotting::{SpotSample, SpotterConfig};
@@ -259,10 +259,7 @@ impl GlimpseApp {
                 self.region_levels = [0.0; 8];
             }
         }
-        let crop_to_frame = analysis.face.as_ref().filter(|_| analysis.success).map(|face| {
-            let size = analysis.motion.as_ref().map_or(128, |m| m.measurement.residual.width as i32);
-            Aligner::new(size).transform(face).inverse()
-        });
+        let crop_to_frame = analysis.to_crop.filter(|_| analysis.success).map(|to_crop| to_crop.inverse());
         if let Some(image) = analysis.image {
             self.pending_image = Some((image, analysis.time.capture_ns));
         }
