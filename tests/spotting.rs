@@ -83,6 +83,16 @@ fn synthetic_micro_expressions_are_spotted_recognised_and_pictured() {
         }
     }
 
+    // What the session was made from, with the models' hashes.
+    let session: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("session.json")).unwrap()).unwrap();
+    assert_eq!(session["software"], "glimpse");
+    assert!(session["source"]["name"].as_str().unwrap().contains("face.mp4"), "{session}");
+    assert_eq!(session["settings"]["spotting"]["sensitivity"].as_f64(), Some(8.0));
+    let models = session["models"].as_array().unwrap();
+    let mer = models.iter().find(|m| m["name"] == "mer.onnx").expect("the MER model is listed");
+    assert_eq!(mer["sha256"].as_str().map(str::len), Some(64), "{mer}");
+    assert_eq!(mer["loaded"], true);
+
     // ELAN: the analysed video linked, one annotation per event, on the tier of its type.
     let eaf = std::fs::read_to_string(out.join("session.eaf")).unwrap();
     assert!(eaf.contains("face.mp4") && eaf.contains(r#"MIME_TYPE="video/mp4""#), "{eaf}");

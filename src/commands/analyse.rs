@@ -11,7 +11,8 @@ use crate::capture::{Pacing, Source, SourceSpec, open_source};
 use crate::pipeline::{LandmarkSetting, OutputPolicy, Pipeline, PipelineConfig, PipelineStats};
 use crate::recognition::AnalysedEvent;
 use crate::session::{
-    EVENTS_CSV, EVENTS_DIR, EafWriter, EventsCsvWriter, FRAMES_CSV, FramesCsvWriter, SESSION_EAF, SessionError, save_event_images,
+    EVENTS_CSV, EVENTS_DIR, EafWriter, EventsCsvWriter, FRAMES_CSV, FramesCsvWriter, SESSION_EAF, SESSION_JSON, SessionError,
+    SessionInfo, SessionSettings, save_event_images,
 };
 use crate::spotting::SpotterConfig;
 use crate::synth::{SynthSpec, write_truth_csv};
@@ -70,11 +71,33 @@ pub fn run(options: &AnalyseOptions, stop: &StopFlag) -> Result<AnalyseOutcome, 
         SourceSpec::File(path) => Some(path.clone()),
         _ => None,
     };
+    write_session_json(&options.out, source.info(), &config)?;
     let mut outcome =
         analyse_source_with_media(source, config, &options.out, media.as_deref(), options.event_images, options.progress, stop)?;
     warnings.append(&mut outcome.warnings);
     outcome.warnings = warnings;
     Ok(outcome)
+}
+
+/// `DIR/session.json`: the source, the settings and the model files (with sha256) of a run.
+fn write_session_json(out: &Path, source: &crate::capture::SourceInfo, config: &PipelineConfig) -> Result<(), CommandError> {
+    use crate::inference::{LANDMARKS_FILE, MER_FILE, inspect_model, models_dir};
+    let landmarks = match &config.landmarks {
+        LandmarkSetting::Auto => Some(models_dir().join(LANDMARKS_FILE)).filter(|p| p.is_file()),
+        LandmarkSetting::Off => None,
+        LandmarkSetting::File(path) => Some(path.clone()),
+    };
+    let mut models: Vec<_> = landmarks.iter().map(|path| inspect_model(LANDMARKS_FILE, path)).collect();
+    models.extend(config.mer_model.iter().map(|path| inspect_model(MER_FILE, path)));
+    let settings = SessionSettings {
+        paced: config.pacing == Pacing::RealTime,
+        landmarks: config.landmarks.clone(),
+        align_by: config.face.align_by,
+        motion: config.motion,
+        spotting: config.spotting,
+    };
+    SessionInfo::new(source.clone(), settings, models).write(&out.join(SESSION_JSON))?;
+    Ok(())
 }
 
 /// `events.csv`, `session.eaf` and the event pictures, written as each event arrives.

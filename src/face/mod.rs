@@ -110,7 +110,7 @@ pub struct FaceConfig {
 }
 
 /// What places the face in the canonical crop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub enum AlignBy {
     /// The tracked box (Lucas-Kanade corners move it smoothly and sub-pixel precisely). The
     /// default: on the synthetic benchmark it gives the spotter less noise than the landmarks do

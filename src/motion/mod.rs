@@ -212,7 +212,7 @@ fn point_in_polygon(x: f32, y: f32, polygon: &[[f32; 2]]) -> bool {
     inside
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct MotionConfig {
     /// Motion is measured between each crop and the crop this long before it: about half the
     /// rise of a micro-expression, so onset and release both show.

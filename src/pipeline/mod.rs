@@ -77,7 +77,7 @@ pub struct PipelineConfig {
 }
 
 /// Which landmark model the face stage uses.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub enum LandmarkSetting {
     /// `models/landmarks.onnx` when it is there (found like the other models); without it,
     /// box alignment and a warning. A file that is there but broken is an error.

@@ -3,10 +3,12 @@
 mod eaf;
 mod events_csv;
 mod frames_csv;
+mod session_json;
 
 pub use eaf::{EafAnnotation, EafWriter, MACRO_TIER, MICRO_TIER, NOTES_TIER, SESSION_EAF, eaf_document, event_label};
 pub use events_csv::{EVENTS_CSV, EVENTS_CSV_HEADER, EVENTS_DIR, EventsCsvWriter, save_event_images, write_png};
 pub use frames_csv::{FRAMES_CSV, FramesCsvWriter, frames_csv_header};
+pub use session_json::{SESSION_JSON, SessionInfo, SessionSettings};
 
 use std::path::PathBuf;
 
@@ -20,6 +22,8 @@ pub enum SessionError {
     WriteEvents { path: PathBuf, written: u64, source: std::io::Error },
     #[error("cannot write picture '{path}': {reason}")]
     Image { path: PathBuf, reason: String },
+    #[error("cannot format '{path}': {reason}")]
+    Json { path: PathBuf, reason: String },
     #[error("cannot format a row for '{path}': {source}")]
     Format { path: PathBuf, source: csv::Error },
 }

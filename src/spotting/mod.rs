@@ -72,7 +72,7 @@ fn features(regions: &RegionSignals) -> [f32; FEATURES] {
     out
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct SpotterConfig {
     /// Threshold on the robust z-score (region motion above its running median, in units of
     /// its running MAD-based spread). Lower is more sensitive.
