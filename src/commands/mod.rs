@@ -71,7 +71,7 @@ impl StopFlag {
 /// Without a runtime the analysis still runs (events get no emotion) and `warnings` says why; a
 /// model file that is there but broken is an error naming the file.
 pub fn recognition_model(warnings: &mut Vec<String>) -> Result<Option<PathBuf>, CommandError> {
-    let path = info::models_dir().join("mer.onnx");
+    let path = info::models_dir().join(crate::inference::MER_FILE);
     if !path.is_file() {
         warnings.push(format!("no MER model at {}: events get no emotion", path.display()));
         return Ok(None);

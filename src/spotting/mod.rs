@@ -463,12 +463,7 @@ impl Spotter {
     fn statistic(&mut self, feature: usize) -> (f32, f32) {
         self.scratch.clear();
         self.scratch.extend(self.quiet.iter().map(|(_, m, _)| m[feature]));
-        let median = median_in_place(&mut self.scratch);
-        for value in self.scratch.iter_mut() {
-            *value = (*value - median).abs();
-        }
-        let mad = median_in_place(&mut self.scratch);
-        (median, 1.4826 * mad)
+        robust_statistic(&mut self.scratch)
     }
 
     fn floor(&self, feature: usize) -> f32 {
@@ -544,11 +539,7 @@ impl Spotter {
         for (feature, spread) in spread_px.iter_mut().enumerate() {
             column.clear();
             column.extend(self.calibration_samples.iter().map(|m| m[feature]));
-            let median = median_in_place(&mut column);
-            for value in column.iter_mut() {
-                *value = (*value - median).abs();
-            }
-            *spread = 1.4826 * median_in_place(&mut column);
+            *spread = robust_statistic(&mut column).1;
         }
         self.calibration = Calibration::Done { spread_px };
         self.calibration_samples.clear();
@@ -609,6 +600,16 @@ impl Spotter {
 
 fn peak_displacement(displacement: &[[f32; 2]; 8]) -> f32 {
     SCORING.iter().map(|&r| displacement[r as usize][0].hypot(displacement[r as usize][1])).fold(0.0, f32::max)
+}
+
+/// Median and robust spread (1.4826 MAD, the standard deviation for Gaussian data) of
+/// `values`, which are overwritten.
+fn robust_statistic(values: &mut [f32]) -> (f32, f32) {
+    let median = median_in_place(values);
+    for value in values.iter_mut() {
+        *value = (*value - median).abs();
+    }
+    (median, 1.4826 * median_in_place(values))
 }
 
 /// Median of `values` (reordered); 0 when empty.
