@@ -67,6 +67,10 @@ enum Command {
         /// Do not save the event pictures (flow, combined flow, dynamic images).
         #[arg(long)]
         no_event_images: bool,
+        /// Record the session: also DIR/video.mp4 (H.264), with frames.csv, events.csv and
+        /// session.eaf on its time line (frame 1 at 0 s).
+        #[arg(long)]
+        record: bool,
         #[command(flatten)]
         spotting: SpotArgs,
         /// Landmarks: `auto` (models/landmarks.onnx if present, else box alignment), `off`, or a
@@ -215,6 +219,12 @@ impl SynthArgs {
 }
 
 fn main() -> ExitCode {
+    // A file-size limit (ulimit -f) must end a recording with an error naming the file, keeping
+    // what was written, not kill the process mid-write.
+    // SAFETY: setting a signal's disposition to "ignore" before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("GLIMPSE_LOG").unwrap_or_else(|_| "warn".into()),
@@ -252,7 +262,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let window = WindowFlags { quit_after, fullscreen, follow_events };
             live(options, headless, window, &stop)?;
         }
-        Some(Command::Analyse { input, out, paced, max_seconds, json, no_event_images, spotting, landmarks, align_by, synth }) => {
+        Some(Command::Analyse { input, out, paced, max_seconds, json, no_event_images, record, spotting, landmarks, align_by, synth }) => {
             let landmarks = match landmarks.as_str() {
                 "auto" => glimpse::pipeline::LandmarkSetting::Auto,
                 "off" => glimpse::pipeline::LandmarkSetting::Off,
@@ -269,13 +279,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 progress: interactive,
                 landmarks,
                 align_by,
+                record,
             };
             let outcome = commands::analyse::run(&options, &stop)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&outcome.stats).context("formatting the summary")?);
             } else {
                 eprint!("{}", commands::report::format_summary(&outcome.stats));
-                eprintln!("wrote {} and {} ({} events)", outcome.frames_csv.display(), outcome.events_csv.display(), outcome.events.len());
+                eprintln!("{}", commands::report::describe_recording(&options.out, &outcome.recording));
             }
             for warning in outcome.warnings {
                 eprintln!("warning: {warning}");

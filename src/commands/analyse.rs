@@ -1,5 +1,7 @@
-//! `glimpse analyse INPUT --out DIR`: the pipeline headless over a video file, the synthetic face
-//! or a camera, writing `DIR/frames.csv`, `DIR/events.csv` and `DIR/events/<id>/*.png` as it goes.
+//! `glimpse analyse INPUT --out DIR [--record]`: the pipeline headless over a video file, the
+//! synthetic face or a camera, with the session recorder writing `DIR/frames.csv`,
+//! `DIR/events.csv`, `DIR/events/<id>/*.png`, `DIR/session.eaf`, `DIR/session.json` and, when
+//! recording, `DIR/video.mp4` as it goes.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -7,13 +9,11 @@ use std::time::Duration;
 use crossbeam_channel::RecvTimeoutError;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::capture::{Pacing, Source, SourceSpec, open_source};
+use crate::capture::{Pacing, Source, SourceKind, SourceSpec, open_source};
 use crate::pipeline::{LandmarkSetting, OutputPolicy, Pipeline, PipelineConfig, PipelineStats};
 use crate::recognition::AnalysedEvent;
-use crate::session::{
-    EVENTS_CSV, EVENTS_DIR, EafWriter, EventsCsvWriter, FRAMES_CSV, FramesCsvWriter, SESSION_EAF, SESSION_JSON, SessionError,
-    SessionInfo, SessionSettings, save_event_images,
-};
+use crate::recording::{Recorder, RecorderConfig, WhenFull};
+use crate::session::{EVENTS_CSV, FRAMES_CSV, RecordingInfo, SessionInfo};
 use crate::spotting::SpotterConfig;
 use crate::synth::{SynthSpec, write_truth_csv};
 
@@ -36,6 +36,8 @@ pub struct AnalyseOptions {
     /// Where the landmarks come from.
     pub landmarks: LandmarkSetting,
     pub align_by: crate::face::AlignBy,
+    /// Record the session's video (`DIR/video.mp4`), on a time line starting at its first frame.
+    pub record: bool,
 }
 
 /// How an analysis ended.
@@ -44,7 +46,10 @@ pub struct AnalyseOutcome {
     pub warnings: Vec<String>,
     pub frames_csv: PathBuf,
     pub events_csv: PathBuf,
+    /// The events on the stream's time line.
     pub events: Vec<std::sync::Arc<AnalysedEvent>>,
+    /// The recorder's account (also in `DIR/session.json`).
+    pub recording: RecordingInfo,
 }
 
 /// Runs the analysis the options describe. A source that fails mid-stream (camera unplugged,
@@ -65,62 +70,35 @@ pub fn run(options: &AnalyseOptions, stop: &StopFlag) -> Result<AnalyseOutcome, 
         mer_model: recognition_model(&mut warnings)?,
         landmarks: options.landmarks.clone(),
         face: crate::face::FaceConfig { align_by: options.align_by, ..Default::default() },
+        keep_images: options.record,
         ..PipelineConfig::default()
     };
-    let media = match &options.input {
-        SourceSpec::File(path) => Some(path.clone()),
-        _ => None,
-    };
-    write_session_json(&options.out, source.info(), &config)?;
-    let mut outcome =
-        analyse_source_with_media(source, config, &options.out, media.as_deref(), options.event_images, options.progress, stop)?;
+    let mut recorder = session_recorder(&options.out, source.as_ref(), &config, options.record);
+    recorder.event_images = options.event_images;
+    if let SourceSpec::File(path) = &options.input {
+        recorder.media = Some(path.clone());
+    }
+    let mut outcome = analyse_into(source, config, recorder, options.progress, stop)?;
     warnings.append(&mut outcome.warnings);
     outcome.warnings = warnings;
     Ok(outcome)
 }
 
-/// `DIR/session.json`: the source, the settings and the model files (with sha256) of a run.
-fn write_session_json(out: &Path, source: &crate::capture::SourceInfo, config: &PipelineConfig) -> Result<(), CommandError> {
-    use crate::inference::{LANDMARKS_FILE, MER_FILE, inspect_model, models_dir};
-    let landmarks = match &config.landmarks {
-        LandmarkSetting::Auto => Some(models_dir().join(LANDMARKS_FILE)).filter(|p| p.is_file()),
-        LandmarkSetting::Off => None,
-        LandmarkSetting::File(path) => Some(path.clone()),
-    };
-    let mut models: Vec<_> = landmarks.iter().map(|path| inspect_model(LANDMARKS_FILE, path)).collect();
-    models.extend(config.mer_model.iter().map(|path| inspect_model(MER_FILE, path)));
-    let settings = SessionSettings {
-        paced: config.pacing == Pacing::RealTime,
-        landmarks: config.landmarks.clone(),
-        align_by: config.face.align_by,
-        motion: config.motion,
-        spotting: config.spotting,
-    };
-    SessionInfo::new(source.clone(), settings, models).write(&out.join(SESSION_JSON))?;
-    Ok(())
-}
-
-/// `events.csv`, `session.eaf` and the event pictures, written as each event arrives.
-struct EventSink {
-    csv: EventsCsvWriter,
-    eaf: EafWriter,
-    images: Option<PathBuf>,
-    events: Vec<std::sync::Arc<AnalysedEvent>>,
-}
-
-impl EventSink {
-    fn write(&mut self, analysed: &std::sync::Arc<AnalysedEvent>) -> Result<(), SessionError> {
-        self.events.push(analysed.clone());
-        self.csv.write(analysed)?;
-        self.eaf.add(analysed)?;
-        if let Some(dir) = &self.images {
-            save_event_images(dir, analysed)?;
-        }
-        Ok(())
+/// How a session folder is recorded from `source`: with the video (and a time line from the
+/// first recorded frame) or without; waiting for the disk when the source can wait, dropping
+/// (and counting) frames when it is live.
+pub fn session_recorder(out: &Path, source: &dyn Source, config: &PipelineConfig, video: bool) -> RecorderConfig {
+    let live = source.info().kind == SourceKind::Camera || config.pacing == Pacing::RealTime;
+    RecorderConfig {
+        video,
+        restart_timeline: video,
+        when_full: if live { WhenFull::Drop } else { WhenFull::Wait },
+        nominal_fps: source.info().nominal_fps,
+        ..RecorderConfig::new(out)
     }
 }
 
-/// The analysis loop, for any source (tests pass their own).
+/// The analysis loop without video, for any source (tests and the evaluation pass their own).
 pub fn analyse_source(
     source: Box<dyn Source>,
     config: PipelineConfig,
@@ -129,30 +107,20 @@ pub fn analyse_source(
     progress: bool,
     stop: &StopFlag,
 ) -> Result<AnalyseOutcome, CommandError> {
-    analyse_source_with_media(source, config, out, None, event_images, progress, stop)
+    let recorder = RecorderConfig { event_images, ..session_recorder(out, source.as_ref(), &config, false) };
+    analyse_into(source, config, recorder, progress, stop)
 }
 
-/// As [`analyse_source`]; `media` is the video the events' times refer to (linked from
-/// `session.eaf`), when there is one.
-pub fn analyse_source_with_media(
+/// Runs the pipeline over `source`, handing every result to a session recorder.
+pub fn analyse_into(
     source: Box<dyn Source>,
     config: PipelineConfig,
-    out: &Path,
-    media: Option<&Path>,
-    event_images: bool,
+    recorder: RecorderConfig,
     progress: bool,
     stop: &StopFlag,
 ) -> Result<AnalyseOutcome, CommandError> {
-    create_dir(out)?;
-    let frames_path = out.join(FRAMES_CSV);
-    let mut writer = FramesCsvWriter::create(&frames_path)?;
-    let events_path = out.join(EVENTS_CSV);
-    let mut sink = EventSink {
-        csv: EventsCsvWriter::create(&events_path)?,
-        eaf: EafWriter::create(&out.join(SESSION_EAF), media, Some(&frames_path))?,
-        images: event_images.then(|| out.join(EVENTS_DIR)),
-        events: Vec::new(),
-    };
+    let out = recorder.dir.clone();
+    let mut recorder = Recorder::start(recorder, SessionInfo::describe(source.info(), &config))?;
     let total = source.info().frame_count;
     let limited = config.max_frames.is_some() || config.max_seconds.is_some();
     let pipeline = Pipeline::start(source, config)?;
@@ -162,19 +130,20 @@ pub fn analyse_source_with_media(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} frames {per_sec} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut write_error = None;
+    let mut events = Vec::new();
+    let mut record_error = None;
     loop {
         if stop.is_raised() {
             pipeline.stop();
         }
         match pipeline.results().recv_timeout(Duration::from_millis(200)) {
             Ok(analysis) => {
-                if write_error.is_none() {
-                    let written = writer.write(&analysis).and_then(|()| analysis.events.iter().try_for_each(|e| sink.write(e)));
-                    if let Err(error) = written {
+                if record_error.is_none() {
+                    events.extend(analysis.events.iter().cloned());
+                    if let Err(error) = recorder.record(&analysis) {
                         // Keep what is written; stop reading and let the pipeline wind down.
                         pipeline.stop();
-                        write_error = Some(error);
+                        record_error = Some(error);
                     }
                 }
                 bar.inc(1);
@@ -185,17 +154,36 @@ pub fn analyse_source_with_media(
     }
     bar.finish_and_clear();
     let report = pipeline.finish()?;
-    if write_error.is_none() {
-        write_error = report.late_events.iter().try_for_each(|e| sink.write(e)).err();
+    if record_error.is_none() {
+        recorder.record_events(&report.late_events);
+        events.extend(report.late_events.iter().cloned());
     }
-    if let Some(error) = write_error {
-        return Err(error.into());
-    }
+    let recording = recorder.finish();
+    let recording = match (record_error, recording) {
+        (Some(error), _) | (None, Err(error)) => {
+            eprint!("{}", report::format_summary(&report.stats));
+            return Err(error.into());
+        }
+        (None, Ok(recording)) => recording,
+    };
     if let Some(error) = report.capture_error {
         eprint!("{}", report::format_summary(&report.stats));
         return Err(error.into());
     }
     let read_to_end = report.completed && !limited;
-    let warnings = report::warnings(&report.stats, read_to_end);
-    Ok(AnalyseOutcome { stats: report.stats, warnings, frames_csv: frames_path, events_csv: events_path, events: sink.events })
+    let mut warnings = report::warnings(&report.stats, read_to_end);
+    if recording.frames_dropped > 0 {
+        warnings.push(format!(
+            "the disk could not keep up: {} frames were not recorded (frames.csv and the video skip them alike)",
+            recording.frames_dropped
+        ));
+    }
+    Ok(AnalyseOutcome {
+        stats: report.stats,
+        warnings,
+        frames_csv: out.join(FRAMES_CSV),
+        events_csv: out.join(EVENTS_CSV),
+        events,
+        recording,
+    })
 }

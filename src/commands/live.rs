@@ -9,10 +9,11 @@ use crossbeam_channel::RecvTimeoutError;
 
 use crate::capture::{CameraSpec, Pacing, SourceSpec, list_cameras, open_source};
 use crate::pipeline::{OutputPolicy, Pipeline, PipelineConfig, PipelineStats};
-use crate::session::{FRAMES_CSV, FramesCsvWriter};
+use crate::recording::Recorder;
+use crate::session::SessionInfo;
 use crate::synth::SynthSpec;
 
-use super::{CommandError, StopFlag, create_dir, report};
+use super::{CommandError, StopFlag, report};
 
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
@@ -45,13 +46,6 @@ pub fn run(options: &LiveOptions, stop: &StopFlag) -> Result<PipelineStats, Comm
         }
     };
     let source = open_source(&spec, options.synth.clone())?;
-    let mut writer = match &options.out {
-        Some(dir) => {
-            create_dir(dir)?;
-            Some(FramesCsvWriter::create(&dir.join(FRAMES_CSV))?)
-        }
-        None => None,
-    };
     let mut warnings = Vec::new();
     let mer_model = super::recognition_model(&mut warnings)?;
     for warning in &warnings {
@@ -61,10 +55,18 @@ pub fn run(options: &LiveOptions, stop: &StopFlag) -> Result<PipelineStats, Comm
         mer_model,
         spotting: options.spotting,
         pacing: Pacing::RealTime,
-        // A live view must never slow the analysis; a recording must keep every row.
-        output: if writer.is_some() { OutputPolicy::Lossless } else { OutputPolicy::DropOldest },
+        // A live view must never slow the analysis; the recorder has its own bounded queue.
+        output: if options.out.is_some() { OutputPolicy::Lossless } else { OutputPolicy::DropOldest },
         max_seconds: options.max_seconds,
+        keep_images: options.out.is_some(),
         ..PipelineConfig::default()
+    };
+    let mut recorder = match &options.out {
+        Some(dir) => {
+            let recording = super::analyse::session_recorder(dir, source.as_ref(), &config, true);
+            Some(Recorder::start(recording, SessionInfo::describe(source.info(), &config))?)
+        }
+        None => None,
     };
     eprintln!("glimpse live: {} — Ctrl-C to stop", source.info().name);
     let pipeline = Pipeline::start(source, config)?;
@@ -76,8 +78,12 @@ pub fn run(options: &LiveOptions, stop: &StopFlag) -> Result<PipelineStats, Comm
         }
         match pipeline.results().recv_timeout(Duration::from_millis(100)) {
             Ok(analysis) => {
-                if let Some(writer) = writer.as_mut() {
-                    writer.write(&analysis)?;
+                if let Some(Err(error)) = recorder.as_mut().map(|r| r.record(&analysis)) {
+                    // What is recorded stays; the live view goes on without the recorder.
+                    eprintln!("error: {error}");
+                    if let Some(stopped) = recorder.take() {
+                        let _ = stopped.finish();
+                    }
                 }
                 for analysed in &analysis.events {
                     eprintln!("{}", report::describe_event(analysed));
@@ -109,6 +115,10 @@ pub fn run(options: &LiveOptions, stop: &StopFlag) -> Result<PipelineStats, Comm
     }
     let report = pipeline.finish()?;
     eprint!("{}", report::format_summary(&report.stats));
+    if let (Some(mut recorder), Some(dir)) = (recorder, &options.out) {
+        recorder.record_events(&report.late_events);
+        eprintln!("{}", report::describe_recording(dir, &recorder.finish()?));
+    }
     if let Some(error) = report.capture_error {
         return Err(error.into());
     }

@@ -30,6 +30,8 @@ pub enum CommandError {
     Synth(#[from] SynthError),
     #[error(transparent)]
     Inference(#[from] InferenceError),
+    #[error(transparent)]
+    Recording(#[from] crate::recording::RecordingError),
     #[error("cannot create output folder '{path}': {source}")]
     OutputDir { path: PathBuf, source: std::io::Error },
     #[error("cannot read folder '{path}': {source}")]
@@ -84,6 +86,7 @@ pub fn recognition_model(warnings: &mut Vec<String>) -> Result<Option<PathBuf>, 
     Ok(Some(path))
 }
 
+/// Creates an output folder; a new one is private to the user (it will hold faces).
 pub(crate) fn create_dir(path: &std::path::Path) -> Result<(), CommandError> {
-    std::fs::create_dir_all(path).map_err(|source| CommandError::OutputDir { path: path.to_owned(), source })
+    crate::session::create_private_dir(path).map_err(|source| CommandError::OutputDir { path: path.to_owned(), source })
 }

@@ -110,3 +110,21 @@ pub fn describe_event(analysed: &crate::recognition::AnalysedEvent) -> String {
         e.confidence
     )
 }
+
+/// One line on what a session folder received.
+pub fn describe_recording(dir: &std::path::Path, recording: &crate::session::RecordingInfo) -> String {
+    let video = match &recording.video {
+        Some(file) => format!(", {file} ({} frames)", recording.video_frames),
+        None => String::new(),
+    };
+    let dropped = match recording.frames_dropped {
+        0 => String::new(),
+        n => format!("; {n} frames dropped by the recorder"),
+    };
+    format!(
+        "wrote {}: frames.csv ({} rows), events.csv ({} events){video}, session.eaf, session.json{dropped}",
+        dir.display(),
+        recording.frames_written,
+        recording.events_written
+    )
+}

@@ -67,7 +67,9 @@ pub fn runtime() -> Result<&'static Runtime, InferenceError> {
             let library = locate_runtime()?;
             let load_error = |reason: String| InferenceError::RuntimeLoad { path: library.clone(), reason };
             let builder = ort::init_from(&library).map_err(|e| load_error(e.to_string()))?;
-            let environment = builder.with_name("glimpse").build().map_err(|e| load_error(e.to_string()))?;
+            // Microsoft's builds (the PyPI wheel) send usage telemetry unless told not to; glimpse
+            // opens no network connection (tests/recording.rs checks it with strace).
+            let environment = builder.with_name("glimpse").with_telemetry(false).build().map_err(|e| load_error(e.to_string()))?;
             Ok(Runtime { library, environment })
         })
         .as_ref()

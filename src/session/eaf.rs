@@ -81,10 +81,8 @@ impl EafWriter {
             self.frames_csv.as_deref(),
             &[(MICRO_TIER, &self.micro), (MACRO_TIER, &self.macro_), (NOTES_TIER, &[])],
         );
-        let temporary = self.path.with_extension("eaf.partial");
-        let write_error = |source| SessionError::Write { path: self.path.clone(), last_frame: 0, source };
-        std::fs::write(&temporary, text).map_err(write_error)?;
-        std::fs::rename(&temporary, &self.path).map_err(write_error)
+        super::replace_file(&self.path, text.as_bytes())
+            .map_err(|source| SessionError::Write { path: self.path.clone(), last_frame: 0, source })
     }
 }
 

@@ -47,7 +47,7 @@ pub struct EventsCsvWriter {
 impl EventsCsvWriter {
     /// Creates (truncates) `path` and writes the header.
     pub fn create(path: &Path) -> Result<Self, SessionError> {
-        let file = File::create(path).map_err(|source| SessionError::Create { path: path.to_owned(), source })?;
+        let file = super::create_private_file(path).map_err(|source| SessionError::Create { path: path.to_owned(), source })?;
         let mut writer = Self { path: path.to_owned(), file, written: 0 };
         writer.write_record(EVENTS_CSV_HEADER.iter().map(|s| s.to_string()).collect())?;
         Ok(writer)
@@ -104,7 +104,7 @@ impl EventsCsvWriter {
 pub fn save_event_images(dir: &Path, analysed: &AnalysedEvent) -> Result<Option<PathBuf>, SessionError> {
     let Some(images) = &analysed.images else { return Ok(None) };
     let folder = dir.join(analysed.event.id.to_string());
-    std::fs::create_dir_all(&folder).map_err(|source| SessionError::Create { path: folder.clone(), source })?;
+    super::create_private_dir(&folder).map_err(|source| SessionError::Create { path: folder.clone(), source })?;
     for (name, image) in images.named() {
         let path = folder.join(format!("{name}.png"));
         write_png(&path, image)?;
@@ -123,7 +123,7 @@ pub fn write_png(path: &Path, image: &RgbImage) -> Result<(), SessionError> {
     let mat = flat.reshape(3, image.height as i32).map_err(|e| image_error(e.to_string()))?;
     let text = path.to_str().ok_or_else(|| image_error("the path is not UTF-8".into()))?;
     match imgcodecs::imwrite(text, &mat, &Vector::new()) {
-        Ok(true) => Ok(()),
+        Ok(true) => super::restrict_to_owner(path).map_err(|e| image_error(e.to_string())),
         Ok(false) => Err(image_error("OpenCV could not write the file".into())),
         Err(error) => Err(image_error(error.to_string())),
     }

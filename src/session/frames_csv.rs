@@ -8,15 +8,13 @@
 //! Each row reaches the file in one `write` call as soon as its frame is analysed, so a crash or
 //! a full disk leaves every earlier row intact.
 
-use std::fs::File;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::inference::MER_CLASSES;
 use crate::motion::Region;
 use crate::pipeline::FrameAnalysis;
 
-use super::SessionError;
+use super::{RowFile, SessionError, Timeline};
 
 pub const FRAMES_CSV: &str = "frames.csv";
 
@@ -36,73 +34,86 @@ pub fn frames_csv_header() -> Vec<String> {
 }
 
 pub struct FramesCsvWriter {
-    path: PathBuf,
-    file: File,
+    file: RowFile,
     last_frame: u64,
 }
 
 impl FramesCsvWriter {
-    /// Creates (truncates) `path` and writes the header.
+    /// Creates (truncates) `path`, readable by its owner only, and writes the header.
     pub fn create(path: &Path) -> Result<Self, SessionError> {
-        let file = File::create(path).map_err(|source| SessionError::Create { path: path.to_owned(), source })?;
-        let mut writer = Self { path: path.to_owned(), file, last_frame: 0 };
-        writer.write_record(frames_csv_header())?;
+        let mut writer = Self { file: RowFile::create(path)?, last_frame: 0 };
+        let header =
+            super::csv_row(&frames_csv_header()).map_err(|source| SessionError::Format { path: path.to_owned(), source })?;
+        writer.write_row(&header, 0)?;
         Ok(writer)
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
+    /// The frame number of the last row written.
+    pub fn last_frame(&self) -> u64 {
+        self.last_frame
+    }
+
+    /// Writes one frame on the stream's own time line.
     pub fn write(&mut self, analysis: &FrameAnalysis) -> Result<(), SessionError> {
-        let number = |value: f32| format!("{value:.4}");
-        let mut fields = vec![
-            (analysis.index + 1).to_string(),
-            analysis.face.as_ref().map_or(0, |face| face.id).to_string(),
-            format!("{:.6}", analysis.time.seconds),
-            format!("{:.3}", analysis.confidence),
-            u8::from(analysis.success).to_string(),
-        ];
-        match analysis.face.as_ref().and_then(|face| face.landmarks.as_ref()) {
-            Some(landmarks) => {
-                fields.extend(landmarks.points.iter().map(|p| format!("{:.3}", p[0])));
-                fields.extend(landmarks.points.iter().map(|p| format!("{:.3}", p[1])));
-            }
-            None => fields.extend(std::iter::repeat_n(String::new(), 136)),
-        }
-        fields.push(analysis.time.capture_ns.to_string());
-        match &analysis.face {
-            Some(face) => fields.extend([face.bbox.x, face.bbox.y, face.bbox.width, face.bbox.height].map(|v| format!("{v:.2}"))),
-            None => fields.extend(std::iter::repeat_n(String::new(), 4)),
-        }
-        match &analysis.motion {
-            Some(motion) => {
-                let m = &motion.measurement;
-                fields.push((motion.reference_index + 1).to_string());
-                fields.extend([m.head.tx, m.head.ty, m.head.rotation_deg, m.head.scale].map(number));
-                fields.extend(m.regions.values.iter().map(|region| number(region.magnitude)));
-            }
-            None => fields.extend(std::iter::repeat_n(String::new(), 5 + Region::ALL.len())),
-        }
-        let spot = &analysis.spot;
-        fields.push(spot.score.map(|s| format!("{s:.3}")).unwrap_or_default());
-        fields.push(format!("{:.2}", spot.threshold));
-        fields.push(u8::from(spot.active).to_string());
-        match analysis.probabilities {
-            Some(p) => fields.extend(p.map(|p| format!("{p:.4}"))),
-            None => fields.extend(std::iter::repeat_n(String::new(), MER_CLASSES.len())),
-        }
-        self.write_record(fields)?;
-        self.last_frame = analysis.index + 1;
-        Ok(())
+        let row = frame_row(analysis, &Timeline::STREAM)
+            .map_err(|source| SessionError::Format { path: self.path().to_owned(), source })?;
+        self.write_row(&row, analysis.index + 1)
     }
 
-    fn write_record(&mut self, fields: Vec<String>) -> Result<(), SessionError> {
-        let bytes = super::csv_row(&fields).map_err(|source| SessionError::Format { path: self.path.clone(), source })?;
-        self.file.write_all(&bytes).map_err(|source| SessionError::Write {
-            path: self.path.clone(),
+    /// Appends a row made by [`frame_row`] for frame number `frame`.
+    pub fn write_row(&mut self, row: &[u8], frame: u64) -> Result<(), SessionError> {
+        self.file.append(row).map_err(|source| SessionError::Write {
+            path: self.file.path().to_owned(),
             last_frame: self.last_frame,
             source,
-        })
+        })?;
+        self.last_frame = frame;
+        Ok(())
     }
+}
+
+/// One frame's `frames.csv` row, numbered and timed on `timeline`.
+pub fn frame_row(analysis: &FrameAnalysis, timeline: &Timeline) -> Result<Vec<u8>, csv::Error> {
+    let number = |value: f32| format!("{value:.4}");
+    let mut fields = vec![
+        timeline.frame_number(analysis.index).to_string(),
+        analysis.face.as_ref().map_or(0, |face| face.id).to_string(),
+        format!("{:.6}", timeline.seconds(analysis.time.seconds)),
+        format!("{:.3}", analysis.confidence),
+        u8::from(analysis.success).to_string(),
+    ];
+    match analysis.face.as_ref().and_then(|face| face.landmarks.as_ref()) {
+        Some(landmarks) => {
+            fields.extend(landmarks.points.iter().map(|p| format!("{:.3}", p[0])));
+            fields.extend(landmarks.points.iter().map(|p| format!("{:.3}", p[1])));
+        }
+        None => fields.extend(std::iter::repeat_n(String::new(), 136)),
+    }
+    fields.push(analysis.time.capture_ns.to_string());
+    match &analysis.face {
+        Some(face) => fields.extend([face.bbox.x, face.bbox.y, face.bbox.width, face.bbox.height].map(|v| format!("{v:.2}"))),
+        None => fields.extend(std::iter::repeat_n(String::new(), 4)),
+    }
+    match &analysis.motion {
+        Some(motion) => {
+            let m = &motion.measurement;
+            fields.push(timeline.frame_number(motion.reference_index).to_string());
+            fields.extend([m.head.tx, m.head.ty, m.head.rotation_deg, m.head.scale].map(number));
+            fields.extend(m.regions.values.iter().map(|region| number(region.magnitude)));
+        }
+        None => fields.extend(std::iter::repeat_n(String::new(), 5 + Region::ALL.len())),
+    }
+    let spot = &analysis.spot;
+    fields.push(spot.score.map(|s| format!("{s:.3}")).unwrap_or_default());
+    fields.push(format!("{:.2}", spot.threshold));
+    fields.push(u8::from(spot.active).to_string());
+    match analysis.probabilities {
+        Some(p) => fields.extend(p.map(|p| format!("{p:.4}"))),
+        None => fields.extend(std::iter::repeat_n(String::new(), MER_CLASSES.len())),
+    }
+    super::csv_row(&fields)
 }

@@ -7,10 +7,10 @@ mod session_json;
 
 pub use eaf::{EafAnnotation, EafWriter, MACRO_TIER, MICRO_TIER, NOTES_TIER, SESSION_EAF, eaf_document, event_label};
 pub use events_csv::{EVENTS_CSV, EVENTS_CSV_HEADER, EVENTS_DIR, EventsCsvWriter, save_event_images, write_png};
-pub use frames_csv::{FRAMES_CSV, FramesCsvWriter, frames_csv_header};
-pub use session_json::{SESSION_JSON, SessionInfo, SessionSettings};
+pub use frames_csv::{FRAMES_CSV, FramesCsvWriter, frame_row, frames_csv_header};
+pub use session_json::{RecordingInfo, SESSION_JSON, SessionInfo, SessionSettings};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -26,6 +26,118 @@ pub enum SessionError {
     Json { path: PathBuf, reason: String },
     #[error("cannot format a row for '{path}': {source}")]
     Format { path: PathBuf, source: csv::Error },
+}
+
+/// Where a session's frame numbers and times start. A whole-file analysis keeps the stream's
+/// own (`STREAM`); a recording starts at its first frame, so that its files and its video share
+/// one time line from frame 1 at 0 s however long the source ran before the Record button.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Timeline {
+    /// The stream index of the session's frame 1.
+    pub first_index: u64,
+    /// The stream time of the session's 0 s.
+    pub origin_seconds: f64,
+}
+
+impl Timeline {
+    pub const STREAM: Self = Self { first_index: 0, origin_seconds: 0.0 };
+
+    /// A time line starting at this frame.
+    pub fn starting_at(index: u64, seconds: f64) -> Self {
+        Self { first_index: index, origin_seconds: seconds }
+    }
+
+    /// The session's 1-based frame number of a stream index (0 for frames before it started).
+    pub fn frame_number(&self, index: u64) -> u64 {
+        (index + 1).saturating_sub(self.first_index)
+    }
+
+    pub fn seconds(&self, stream_seconds: f64) -> f64 {
+        stream_seconds - self.origin_seconds
+    }
+
+    /// The event on this time line (indices and times shifted), or `None` if it began before
+    /// the session did (its onset is not in the session's files or video).
+    pub fn event(&self, analysed: &crate::recognition::AnalysedEvent) -> Option<crate::recognition::AnalysedEvent> {
+        if analysed.event.onset.index < self.first_index {
+            return None;
+        }
+        let mut shifted = analysed.clone();
+        for mark in [&mut shifted.event.onset, &mut shifted.event.apex, &mut shifted.event.offset] {
+            mark.index -= self.first_index;
+            mark.seconds = self.seconds(mark.seconds);
+        }
+        Some(shifted)
+    }
+}
+
+/// Creates (truncates) a file that only its owner may read or write: session files hold faces.
+pub fn create_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    // `mode` only applies to a new file; an old one keeps its permissions unless told.
+    restrict_to_owner(path)?;
+    Ok(file)
+}
+
+/// Makes an existing file (written by OpenCV or FFmpeg) readable by its owner only.
+pub fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+/// Creates a session folder (and its parents) that only its owner may enter. A folder that is
+/// already there keeps its permissions: it is the user's.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
+}
+
+/// Writes a whole file atomically (a private temporary file renamed over it), so that the file
+/// on disk is always either the old or the new document.
+pub fn replace_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    let temporary = path.with_file_name(name);
+    let mut file = create_private_file(&temporary)?;
+    std::io::Write::write_all(&mut file, contents)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+}
+
+/// A file of CSV rows, each appended whole. A failed append (disk full, file size limit) cuts
+/// the file back to its last complete row, so that what is on disk always parses.
+pub(crate) struct RowFile {
+    path: PathBuf,
+    file: std::fs::File,
+    committed: u64,
+}
+
+impl RowFile {
+    pub(crate) fn create(path: &Path) -> Result<Self, SessionError> {
+        let file = create_private_file(path).map_err(|source| SessionError::Create { path: path.to_owned(), source })?;
+        Ok(Self { path: path.to_owned(), file, committed: 0 })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn append(&mut self, row: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        match self.file.write_all(row) {
+            Ok(()) => {
+                self.committed += row.len() as u64;
+                Ok(())
+            }
+            Err(error) => {
+                use std::io::Seek;
+                let _ = self.file.set_len(self.committed);
+                let _ = self.file.seek(std::io::SeekFrom::Start(self.committed));
+                Err(error)
+            }
+        }
+    }
 }
 
 /// One CSV record as bytes (quoted as needed, newline-terminated), so that a row reaches its
