@@ -17,6 +17,7 @@ pub mod inference;
 pub mod motion;
 pub mod pipeline;
 pub mod recognition;
+pub mod review;
 pub mod session;
 pub mod spotting;
 pub mod synth;

@@ -5,10 +5,20 @@ mod events_csv;
 mod frames_csv;
 mod session_json;
 
-pub use eaf::{EafAnnotation, EafWriter, MACRO_TIER, MICRO_TIER, NOTES_TIER, SESSION_EAF, eaf_document, event_label};
-pub use events_csv::{EVENTS_CSV, EVENTS_CSV_HEADER, EVENTS_DIR, EventsCsvWriter, save_event_images, write_png};
+pub use eaf::{
+    EafAnnotation, EafWriter, MACRO_TIER, MICRO_TIER, NOTES_TIER, SESSION_EAF, annotation_label, eaf_document, eaf_media, event_label,
+    write_eaf,
+};
+pub use events_csv::{
+    EVENTS_CSV, EVENTS_CSV_HEADER, EVENTS_DIR, EventRecord, EventStatus, EventsCsvWriter, RowType, read_events_csv, save_event_images,
+    write_events_csv, write_png,
+};
 pub use frames_csv::{FRAMES_CSV, FramesCsvWriter, frames_csv_header};
 pub use session_json::{SESSION_JSON, SessionInfo, SessionSettings};
+
+/// Reads a `session.eaf` back into (tier id, [(start ms, end ms, value)]) for tests.
+#[cfg(test)]
+pub(crate) use eaf::tests::parse as parse_eaf;
 
 use std::path::PathBuf;
 
@@ -26,6 +36,23 @@ pub enum SessionError {
     Json { path: PathBuf, reason: String },
     #[error("cannot format a row for '{path}': {source}")]
     Format { path: PathBuf, source: csv::Error },
+    #[error("cannot write '{path}' (the previous version is kept): {source}")]
+    Replace { path: PathBuf, source: std::io::Error },
+    #[error("cannot read '{path}': {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("'{path}' is malformed{}: {detail}", if *line > 0 { format!(" (line {line})") } else { String::new() })]
+    Malformed { path: PathBuf, line: u64, detail: String },
+}
+
+/// Replaces `path` with `bytes` whole: written to `<path>.partial` beside it, then renamed over
+/// it, so the file on disk is always either the old one or the new one.
+pub(crate) fn replace_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), SessionError> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".partial");
+    let temporary = PathBuf::from(temporary);
+    let write_error = |source| SessionError::Replace { path: path.to_owned(), source };
+    std::fs::write(&temporary, bytes).map_err(write_error)?;
+    std::fs::rename(&temporary, path).map_err(write_error)
 }
 
 /// One CSV record as bytes (quoted as needed, newline-terminated), so that a row reaches its

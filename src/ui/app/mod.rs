@@ -6,7 +6,7 @@ use eframe::egui;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use egui::{Color32, Key, RichText, TextureHandle, TextureOptions, ViewportCommand};
+use egui::{Color32, Key, RichText, TextureHandle, ViewportCommand};
 
 use crate::capture::{CameraListing, CameraSpec, SourceKind, SourceSpec, list_cameras, monotonic_ns};
 use crate::face::{FaceTrack, Similarity};
@@ -15,7 +15,8 @@ use crate::pipeline::{FrameAnalysis, SpotterControl};
 use crate::spotting::{SpotSample, SpotterConfig};
 use crate::session::{EVENTS_CSV, EventsCsvWriter, FRAMES_CSV, FramesCsvWriter};
 
-use crate::ui::WindowOptions;
+use crate::ui::review::{Leave, ReviewView};
+use crate::ui::{WindowOptions, set_texture};
 use crate::ui::history::{LatencyWindow, RateMeter, Sample, Timeline};
 use crate::ui::image::{face_luminance, to_colour_image};
 use crate::ui::inspector::{self, EventView, InspectorTextures};
@@ -63,6 +64,7 @@ struct Latest {
 /// the video and the event pictures, is issue 7).
 struct Recorder {
     dir: PathBuf,
+    started: Instant,
     frames: FramesCsvWriter,
     events: EventsCsvWriter,
     rows: u64,
@@ -92,6 +94,10 @@ pub struct GlimpseApp {
     record_dir: String,
     recorder: Option<Recorder>,
     record_error: Option<String>,
+    /// The session folder the Review button opens.
+    review_dir: String,
+    /// Review mode: shown instead of the live view while open.
+    review: Option<ReviewView>,
     // What was received.
     timeline: Timeline,
     events: EventList<EventView>,
@@ -161,9 +167,11 @@ impl GlimpseApp {
             calibration: CalibrationView::default(),
             spot: SpotSample::default(),
             fullscreen: options.fullscreen,
+            review_dir: record_dir.clone(),
             record_dir,
             recorder: None,
             record_error: None,
+            review: None,
             timeline: Timeline::new(TIMELINE_SECONDS),
             events: EventList::new(100),
             follow_events: options.follow_events,
@@ -329,9 +337,24 @@ impl GlimpseApp {
         match created {
             Ok((frames, events)) => {
                 self.record_error = None;
-                self.recorder = Some(Recorder { dir, frames, events, rows: 0 });
+                self.recorder = Some(Recorder { dir, started: Instant::now(), frames, events, rows: 0 });
             }
             Err(message) => self.record_error = Some(message),
+        }
+    }
+
+    /// Opens the session folder in the review field for review, stopping the live source (its
+    /// window shows the review until "Back to live").
+    fn open_review(&mut self) {
+        let dir = PathBuf::from(self.review_dir.trim());
+        match crate::review::ReviewSession::load(&dir) {
+            Ok(session) => {
+                if self.runner.is_running() || self.runner.is_opening() {
+                    self.runner.stop();
+                }
+                self.review = Some(ReviewView::new(session, true));
+            }
+            Err(error) => self.notice = Some(format!("cannot review: {error}")),
         }
     }
 
@@ -382,9 +405,18 @@ impl GlimpseApp {
             && !self.closing
         {
             self.closing = true;
+            if let Some(review) = self.review.as_mut() {
+                review.save_and_approve_close();
+            }
             ctx.send_viewport_cmd(ViewportCommand::Close);
         }
-        self.handle_keys(ctx);
+        match self.review.as_mut() {
+            Some(review) => {
+                review.hold_close(ctx);
+                review.update(ctx);
+            }
+            None => self.handle_keys(ctx),
+        }
     }
 
     fn handle_keys(&mut self, ctx: &egui::Context) {
@@ -451,10 +483,7 @@ impl GlimpseApp {
             }
             match to_colour_image(&image) {
                 Ok(colour) => {
-                    match self.video.as_mut() {
-                        Some(texture) => texture.set(colour, TextureOptions::LINEAR),
-                        None => self.video = Some(ctx.load_texture("video", colour, TextureOptions::LINEAR)),
-                    }
+                    set_texture(ctx, &mut self.video, "video", colour);
                     self.latency.push(monotonic_ns().saturating_sub(capture_ns) as f32 / 1e6);
                 }
                 Err(error) => tracing::warn!("cannot show a frame: {error}"),
@@ -536,7 +565,21 @@ impl GlimpseApp {
     /// The whole window for one repaint.
     pub fn draw(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        if let Some(review) = self.review.as_mut() {
+            match review.draw(ui) {
+                Some(Leave::Review) => self.review = None,
+                Some(Leave::Window) => ctx.send_viewport_cmd(ViewportCommand::Close),
+                None => {}
+            }
+            ctx.request_repaint_after(self.next_delay);
+            return;
+        }
         self.upload(&ctx);
+        if let Some(recorder) = &self.recorder {
+            egui::Panel::top("recording")
+                .frame(egui::Frame::new().fill(Color32::from_rgb(160, 0, 0)).inner_margin(egui::Margin::symmetric(10, 5)))
+                .show(ui, |ui| recording_banner(ui, recorder));
+        }
         egui::Panel::top("controls").show(ui, |ui| {
             ui.add_space(2.0);
             self.controls(ui);
@@ -588,11 +631,22 @@ impl eframe::App for GlimpseApp {
     }
 }
 
-fn set_texture(ctx: &egui::Context, slot: &mut Option<TextureHandle>, name: &str, image: egui::ColorImage) {
-    match slot {
-        Some(texture) => texture.set(image, TextureOptions::LINEAR),
-        None => *slot = Some(ctx.load_texture(name, image, TextureOptions::LINEAR)),
-    }
+/// The band across the top while Record is on: a red dot, REC, the time recorded, the folder.
+fn recording_banner(ui: &mut egui::Ui, recorder: &Recorder) {
+    let seconds = recorder.started.elapsed().as_secs();
+    ui.horizontal(|ui| {
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(20.0, 20.0), egui::Sense::hover());
+        // The dot blinks once a second, the band stays.
+        let lit = recorder.started.elapsed().as_millis() % 1000 < 700;
+        ui.painter().circle_filled(rect.center(), 8.0, if lit { Color32::from_rgb(255, 60, 60) } else { Color32::from_rgb(110, 0, 0) });
+        ui.painter().circle_stroke(rect.center(), 8.0, egui::Stroke::new(1.5, Color32::WHITE));
+        ui.label(RichText::new("REC").size(20.0).strong().color(Color32::WHITE));
+        ui.label(RichText::new(format!("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)).size(20.0).monospace().color(Color32::WHITE));
+        ui.label(RichText::new(format!("→ {}", recorder.dir.display())).size(16.0).color(Color32::WHITE));
+        ui.label(
+            RichText::new(format!("{} frames, {} events", recorder.rows, recorder.events.written())).color(Color32::from_rgb(255, 210, 210)),
+        );
+    });
 }
 
 fn digit_key(digit: u8) -> Option<Key> {
