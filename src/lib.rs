@@ -18,6 +18,7 @@ pub mod motion;
 pub mod pipeline;
 pub mod recognition;
 pub mod recording;
+pub mod review;
 pub mod session;
 pub mod spotting;
 pub mod synth;

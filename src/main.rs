@@ -83,6 +83,16 @@ enum Command {
         #[command(flatten)]
         synth: SynthArgs,
     },
+    /// Review a session folder: play it back with its overlays and events; confirm, reject,
+    /// relabel and note events, add missed ones; saves DIR/events.csv and DIR/session.eaf.
+    Review {
+        /// The session folder (frames.csv, events.csv; video.mp4 when recorded).
+        dir: PathBuf,
+        /// Close the window after this many seconds of wall time (tests, demos); unsaved edits
+        /// are saved.
+        #[arg(long, value_name = "SECONDS")]
+        quit_after: Option<f64>,
+    },
     /// Measure the project's components against ground truth.
     Eval {
         #[command(subcommand)]
@@ -333,6 +343,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 print!("{}", commands::eval::format_spotting(&report));
             }
+        }
+        Some(Command::Review { dir, quit_after }) => {
+            commands::review::run(&commands::review::ReviewOptions { dir, quit_after })?;
         }
         Some(Command::Cameras) => print!("{}", commands::info::cameras()?),
         Some(Command::Models) => print!("{}", commands::info::models()?),

@@ -11,9 +11,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use glimpse::ui::overlays::FACE_BOX_COLOUR;
+use glimpse::ui::review::timeline::MICRO_COLOUR;
 use opencv::core::Vec3b;
 use opencv::imgcodecs;
 use opencv::prelude::*;
+
+#[path = "common/session.rs"]
+mod session;
 
 fn have(program: &str) -> bool {
     Command::new("sh")
@@ -65,6 +69,8 @@ struct Shot {
     luminance_std: f64,
     face_box_pixels: usize,
     video_distinct_colours: usize,
+    /// Pixels of the micro-event colour along the bottom (review's timeline).
+    timeline_micro_pixels: usize,
 }
 
 fn analyse(path: &Path) -> Shot {
@@ -75,6 +81,7 @@ fn analyse(path: &Path) -> Shot {
     let mut video_colours = std::collections::HashSet::new();
     let (mut sum, mut sum2, mut n) = (0.0f64, 0.0f64, 0.0f64);
     let mut face_box_pixels = 0;
+    let mut timeline_micro_pixels = 0;
     let near = |a: u8, b: u8| (a as i32 - b as i32).abs() <= 30;
     for y in 0..h {
         for x in 0..w {
@@ -93,6 +100,9 @@ fn analyse(path: &Path) -> Shot {
             if near(r, FACE_BOX_COLOUR.r()) && near(g, FACE_BOX_COLOUR.g()) && near(b, FACE_BOX_COLOUR.b()) {
                 face_box_pixels += 1;
             }
+            if y > h * 7 / 8 && near(r, MICRO_COLOUR.r()) && near(g, MICRO_COLOUR.g()) && near(b, MICRO_COLOUR.b()) {
+                timeline_micro_pixels += 1;
+            }
         }
     }
     let mean = sum / n;
@@ -101,6 +111,7 @@ fn analyse(path: &Path) -> Shot {
         luminance_std: (sum2 / n - mean * mean).max(0.0).sqrt(),
         face_box_pixels,
         video_distinct_colours: video_colours.len(),
+        timeline_micro_pixels,
     }
 }
 
@@ -186,6 +197,84 @@ fn window_shows_video_and_overlays_then_quits_cleanly() {
     assert!(lines.len() > 60, "only {} rows recorded", lines.len() - 1);
     let events = std::fs::read_to_string(record.join("events.csv")).expect("events.csv written");
     assert!(events.starts_with("event_id,type,onset_frame"), "{events}");
+    // ... and the video, one frame per row, closed cleanly when the window closed.
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(record.join("video.mp4"))
+        .output()
+        .expect("ffprobe runs");
+    let video_frames: usize = String::from_utf8_lossy(&probe.stdout).trim().parse().expect("ffprobe counts the video's frames");
+    assert_eq!(video_frames, lines.len() - 1, "video frames vs frames.csv rows");
+    let session = std::fs::read_to_string(record.join("session.json")).expect("session.json written");
+    assert!(session.contains(r#""state": "completed""#), "{session}");
+    drop(xvfb);
+}
+
+#[test]
+fn review_window_shows_the_video_and_the_timeline_then_quits_cleanly() {
+    if !have("Xvfb") || !have("import") {
+        eprintln!("SKIPPED: Xvfb and ImageMagick's import are needed (scripts/setup.sh installs them)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let folder = session::recorded_session(dir.path());
+    let events_before = std::fs::read(folder.join("events.csv")).unwrap();
+    let xvfb = Xvfb::start();
+    let quit_after = 15.0;
+    let mut app = Command::new(env!("CARGO_BIN_EXE_glimpse"))
+        .args(["review", folder.to_str().unwrap(), "--quit-after", &quit_after.to_string()])
+        .env("DISPLAY", &xvfb.display)
+        .env("LIBGL_ALWAYS_SOFTWARE", "1")
+        .env("GLIMPSE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("glimpse review starts");
+    let started = Instant::now();
+    let shot_path = dir.path().join("review.png");
+    let good = |shot: &Shot| shot.video_distinct_colours > 300 && shot.face_box_pixels > 300 && shot.timeline_micro_pixels > 100;
+    let mut best: Option<Shot> = None;
+    std::thread::sleep(Duration::from_secs(4));
+    while started.elapsed() < Duration::from_secs_f64(quit_after - 2.0) {
+        if let Ok(Some(status)) = app.try_wait() {
+            let output = app.wait_with_output().unwrap();
+            panic!("glimpse review exited early ({status}): {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let taken = Command::new("import").args(["-display", &xvfb.display, "-window", "root"]).arg(&shot_path).status().expect("import runs");
+        assert!(taken.success(), "import failed");
+        let shot = analyse(&shot_path);
+        let done = good(&shot);
+        best = Some(shot);
+        if done {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    if let Some(keep) = std::env::var_os("GLIMPSE_REVIEW_SCREENSHOT") {
+        std::fs::copy(&shot_path, &keep).expect("screenshot kept");
+    }
+    let shot = best.expect("a screenshot");
+    eprintln!("review screenshot: {shot:?}");
+    assert!(shot.video_distinct_colours > 300, "no video drawn: {shot:?}");
+    assert!(shot.face_box_pixels > 300, "the face box is not redrawn from frames.csv: {shot:?}");
+    assert!(shot.timeline_micro_pixels > 100, "no micro events on the timeline: {shot:?}");
+
+    let deadline = started + Duration::from_secs_f64(quit_after + 30.0);
+    let status = loop {
+        if let Some(status) = app.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = app.kill();
+            panic!("the review window did not close after --quit-after");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = app.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(status.success(), "exit {status}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(std::fs::read(folder.join("events.csv")).unwrap(), events_before, "nothing edited, nothing rewritten");
     drop(xvfb);
 }
 

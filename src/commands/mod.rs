@@ -6,6 +6,7 @@ pub mod eval;
 pub mod info;
 pub mod live;
 pub mod report;
+pub mod review;
 pub mod synth;
 
 use std::path::PathBuf;
@@ -38,6 +39,12 @@ pub enum CommandError {
     ReadDir { path: PathBuf, source: std::io::Error },
     #[error("cannot write '{path}': {source}")]
     WriteFile { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Review(#[from] crate::review::ReviewError),
+    #[error(transparent)]
+    Window(#[from] crate::ui::UiError),
+    #[error("{what} needs a window and there is no display (DISPLAY/WAYLAND_DISPLAY unset)")]
+    NoDisplay { what: &'static str },
 }
 
 /// Set by Ctrl-C: long-running commands stop reading their source, finish what they have and

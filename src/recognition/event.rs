@@ -45,25 +45,24 @@ pub struct EventImages {
 }
 
 impl EventImages {
-    /// `(file stem, image)` for every picture there is, for saving.
+    /// `(file stem, image)` for every picture there is, for saving, in [`EVENT_PICTURES`] order.
     pub fn named(&self) -> Vec<(&'static str, &RgbImage)> {
-        let mut list = vec![
-            ("onset", &self.onset),
-            ("apex", &self.apex),
-            ("offset", &self.offset),
-            ("flow", &self.flow),
-            ("cof", &self.cof),
-            ("mm_cof", &self.mm_cof),
+        let images = [
+            Some(&self.onset),
+            Some(&self.apex),
+            Some(&self.offset),
+            Some(&self.flow),
+            Some(&self.cof),
+            Some(&self.mm_cof),
+            self.di_rise.as_ref(),
+            self.di_fall.as_ref(),
         ];
-        if let Some(di) = &self.di_rise {
-            list.push(("di_onset_apex", di));
-        }
-        if let Some(di) = &self.di_fall {
-            list.push(("di_apex_offset", di));
-        }
-        list
+        EVENT_PICTURES.into_iter().zip(images).filter_map(|(name, image)| Some((name, image?))).collect()
     }
 }
+
+/// The file stems of an event's pictures (`events/<id>/<stem>.png`), in the order shown.
+pub const EVENT_PICTURES: [&str; 8] = ["onset", "apex", "offset", "flow", "cof", "mm_cof", "di_onset_apex", "di_apex_offset"];
 
 /// A spotted event with what was made of it.
 #[derive(Debug, Clone)]

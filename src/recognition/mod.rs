@@ -8,7 +8,7 @@ pub mod images;
 mod input;
 
 pub use au::guess_aus;
-pub use event::{AnalysedEvent, EventAnalyser, EventImages, Recognition};
+pub use event::{AnalysedEvent, EVENT_PICTURES, EventAnalyser, EventImages, Recognition};
 pub use images::RgbImage;
 pub use input::{MER_SIZE, TvL1Flow, area_resize, flow_to_mer_input, mer_input, minmax_255, optical_strain};
 

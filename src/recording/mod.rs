@@ -130,6 +130,10 @@ pub struct Recorder {
     when_full: WhenFull,
     restart_timeline: bool,
     timeline: Option<Timeline>,
+    /// The last frame handed in: `(session frame number, session seconds, capture ns)`.
+    last: Option<(u64, f64, u64)>,
+    /// Set by [`Recorder::source_restarted`]: the next frame goes on from `last`.
+    resume: bool,
     frames: Option<Sender<QueuedFrame>>,
     events: Option<Sender<Arc<AnalysedEvent>>>,
     status: Arc<Mutex<RecorderStatus>>,
@@ -180,6 +184,8 @@ impl Recorder {
             when_full: config.when_full,
             restart_timeline: config.restart_timeline,
             timeline: None,
+            last: None,
+            resume: false,
             frames: Some(frame_tx),
             events: Some(event_tx),
             status,
@@ -206,10 +212,22 @@ impl Recorder {
         if let Some(reason) = self.error() {
             return Err(RecordingError::Stopped(reason));
         }
-        let restart = self.restart_timeline;
-        let timeline = *self.timeline.get_or_insert_with(|| {
-            if restart { Timeline::starting_at(analysis.index, analysis.time.seconds) } else { Timeline::STREAM }
-        });
+        let timeline = match self.timeline {
+            Some(timeline) => timeline,
+            None => {
+                let timeline = match (self.resume, self.last) {
+                    (true, Some((number, seconds, capture_ns))) => {
+                        // The gap is real time: the capture clock runs across streams.
+                        let gap = analysis.time.capture_ns.saturating_sub(capture_ns) as f64 / 1e9;
+                        Timeline::continuing(analysis.index, analysis.time.seconds, number + 1, seconds + gap.max(1e-3))
+                    }
+                    _ if self.restart_timeline => Timeline::starting_at(analysis.index, analysis.time.seconds),
+                    _ => Timeline::STREAM,
+                };
+                self.resume = false;
+                *self.timeline.insert(timeline)
+            }
+        };
         self.record_events(&analysis.events);
         let image = match (&analysis.image, self.video) {
             (_, false) => None,
@@ -220,13 +238,9 @@ impl Recorder {
         };
         let row =
             frame_row(analysis, &timeline).map_err(|source| SessionError::Format { path: self.dir.join(FRAMES_CSV), source })?;
-        let frame = QueuedFrame {
-            timeline,
-            number: timeline.frame_number(analysis.index),
-            seconds: timeline.seconds(analysis.time.seconds),
-            row,
-            image,
-        };
+        let (number, seconds) = (timeline.frame_number(analysis.index), timeline.seconds(analysis.time.seconds));
+        self.last = Some((number, seconds, analysis.time.capture_ns));
+        let frame = QueuedFrame { timeline, number, seconds, row, image };
         let Some(frames) = &self.frames else {
             return Ok(false);
         };
@@ -244,6 +258,15 @@ impl Recorder {
             },
         };
         Ok(queued)
+    }
+
+    /// The source started a new stream (a camera reopened, a file or the demo started again):
+    /// the recording goes on, its next frame numbered and timed after the last one.
+    pub fn source_restarted(&mut self) {
+        if self.timeline.is_some() {
+            self.timeline = None;
+            self.resume = true;
+        }
     }
 
     /// Queues events that arrived without a frame (the pipeline's late events at its end).
@@ -376,7 +399,7 @@ impl SessionWriter {
 
     fn write_frame(&mut self, frame: QueuedFrame) -> Result<(), RecordingError> {
         if let Some(info) = self.session.recording.as_mut().filter(|_| self.frames.last_frame() == 0) {
-            info.first_stream_frame = frame.timeline.first_index + 1;
+            info.first_stream_frame = (frame.timeline.first_index + 1).max(0) as u64;
             info.origin_stream_seconds = frame.timeline.origin_seconds;
         }
         if let Some(image) = &frame.image {

@@ -27,11 +27,27 @@ pub struct EafAnnotation {
     pub value: String,
 }
 
-/// The label of an event in ELAN: emotion (or type), AU guess, confidence.
+impl EafAnnotation {
+    /// An annotation from `onset_ms` to `offset_ms`, at least 1 ms long (ELAN needs end > start).
+    pub fn spanning(onset_ms: f64, offset_ms: f64, value: String) -> Self {
+        let start_ms = onset_ms.round().max(0.0) as u64;
+        Self { start_ms, end_ms: (offset_ms.round().max(0.0) as u64).max(start_ms + 1), value }
+    }
+}
+
+/// The label of an event in ELAN: `#id emotion (or type), AU guess, confidence`.
+pub fn annotation_label(id: u64, what: &str, aus: &str, confidence: Option<f32>) -> String {
+    let aus = if aus.is_empty() { "AU ?".to_string() } else { format!("AU {aus}") };
+    match confidence {
+        Some(confidence) => format!("#{id} {what}, {aus}, confidence {confidence:.2}"),
+        None => format!("#{id} {what}, {aus}"),
+    }
+}
+
+/// The label of an analysed event (see [`annotation_label`]).
 pub fn event_label(analysed: &AnalysedEvent) -> String {
-    let emotion = analysed.recognition.as_ref().map_or_else(|| analysed.event.kind.to_string(), |r| r.emotion.to_string());
-    let aus = if analysed.aus.is_empty() { "AU ?".to_string() } else { format!("AU {}", analysed.aus) };
-    format!("#{} {emotion}, {aus}, confidence {:.2}", analysed.event.id, analysed.event.confidence)
+    let what = analysed.recognition.as_ref().map_or_else(|| analysed.event.kind.to_string(), |r| r.emotion.to_string());
+    annotation_label(u64::from(analysed.event.id), &what, &analysed.aus, Some(analysed.event.confidence))
 }
 
 pub struct EafWriter {
@@ -62,12 +78,7 @@ impl EafWriter {
 
     pub fn add(&mut self, analysed: &AnalysedEvent) -> Result<(), SessionError> {
         let e = &analysed.event;
-        let annotation = EafAnnotation {
-            start_ms: e.onset.ms().round().max(0.0) as u64,
-            // ELAN needs end > start.
-            end_ms: (e.offset.ms().round().max(0.0) as u64).max(e.onset.ms().round().max(0.0) as u64 + 1),
-            value: event_label(analysed),
-        };
+        let annotation = EafAnnotation::spanning(e.onset.ms(), e.offset.ms(), event_label(analysed));
         match e.kind {
             EventKind::Micro => self.micro.push(annotation),
             EventKind::Macro => self.macro_.push(annotation),
@@ -76,14 +87,42 @@ impl EafWriter {
     }
 
     fn save(&self) -> Result<(), SessionError> {
-        let text = eaf_document(
+        write_eaf(
+            &self.path,
             self.media.as_deref(),
             self.frames_csv.as_deref(),
             &[(MICRO_TIER, &self.micro), (MACRO_TIER, &self.macro_), (NOTES_TIER, &[])],
-        );
-        super::replace_file(&self.path, text.as_bytes())
-            .map_err(|source| SessionError::Write { path: self.path.clone(), last_frame: 0, source })
+        )
     }
+}
+
+/// Writes [`eaf_document`] to `path` whole (temporary file, then rename).
+pub fn write_eaf(
+    path: &Path,
+    media: Option<&Path>,
+    frames_csv: Option<&Path>,
+    tiers: &[(&str, &[EafAnnotation])],
+) -> Result<(), SessionError> {
+    super::replace_file(path, eaf_document(media, frames_csv, tiers).as_bytes())
+}
+
+/// The media file a document links: its `MEDIA_URL` when that is a `file://` URL, else its
+/// `RELATIVE_MEDIA_URL` taken from `dir` (the document's folder). `None` when it links none or
+/// is not XML.
+pub fn eaf_media(text: &str, dir: &Path) -> Option<PathBuf> {
+    use xml::reader::{EventReader, XmlEvent};
+    for event in EventReader::from_str(text) {
+        let XmlEvent::StartElement { name, attributes, .. } = event.ok()? else { continue };
+        if name.local_name != "MEDIA_DESCRIPTOR" {
+            continue;
+        }
+        let attribute = |key: &str| attributes.iter().find(|a| a.name.local_name == key).map(|a| a.value.clone());
+        if let Some(path) = attribute("MEDIA_URL").and_then(|url| url.strip_prefix("file://").map(PathBuf::from)) {
+            return Some(path);
+        }
+        return attribute("RELATIVE_MEDIA_URL").filter(|r| !r.is_empty()).map(|relative| dir.join(relative));
+    }
+    None
 }
 
 fn escape(text: &str) -> String {
@@ -184,12 +223,12 @@ pub fn eaf_document(media: Option<&Path>, frames_csv: Option<&Path>, tiers: &[(&
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use xml::reader::{EventReader, XmlEvent};
 
     /// (tier id, [(start ms, end ms, value)]) read back with an XML parser.
-    fn parse(text: &str) -> Vec<(String, Vec<(u64, u64, String)>)> {
+    pub(crate) fn parse(text: &str) -> Vec<(String, Vec<(u64, u64, String)>)> {
         let mut slots = std::collections::HashMap::new();
         let mut tiers: Vec<(String, Vec<(u64, u64, String)>)> = Vec::new();
         let mut pending: Option<(String, String)> = None;
@@ -239,6 +278,20 @@ mod tests {
         assert_eq!(tiers[0].1, micro.iter().map(|a| (a.start_ms, a.end_ms, a.value.clone())).collect::<Vec<_>>());
         assert_eq!(tiers[1].1, vec![(3400, 4667, "#2 macro, AU R12".to_string())]);
         assert!(tiers[2].1.is_empty());
+        assert_eq!(eaf_media(&text, Path::new("/elsewhere")), Some(PathBuf::from("/data/session/video.mp4")));
+        let no_media = eaf_document(None, None, &[(MICRO_TIER, &micro)]);
+        assert_eq!(eaf_media(&no_media, Path::new("/elsewhere")), None);
+        assert_eq!(eaf_media("not xml <", Path::new("/elsewhere")), None);
+    }
+
+    #[test]
+    fn spans_last_at_least_a_millisecond_and_labels_name_the_event() {
+        let a = EafAnnotation::spanning(1600.4, 1966.6, "x".into());
+        assert_eq!((a.start_ms, a.end_ms), (1600, 1967));
+        let point = EafAnnotation::spanning(500.0, 500.0, "x".into());
+        assert_eq!((point.start_ms, point.end_ms), (500, 501));
+        assert_eq!(annotation_label(3, "negative", "4+9", Some(0.714)), "#3 negative, AU 4+9, confidence 0.71");
+        assert_eq!(annotation_label(9, "positive", "", None), "#9 positive, AU ?");
     }
 
     #[test]

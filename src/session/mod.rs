@@ -5,10 +5,20 @@ mod events_csv;
 mod frames_csv;
 mod session_json;
 
-pub use eaf::{EafAnnotation, EafWriter, MACRO_TIER, MICRO_TIER, NOTES_TIER, SESSION_EAF, eaf_document, event_label};
-pub use events_csv::{EVENTS_CSV, EVENTS_CSV_HEADER, EVENTS_DIR, EventsCsvWriter, save_event_images, write_png};
+pub use eaf::{
+    EafAnnotation, EafWriter, MACRO_TIER, MICRO_TIER, NOTES_TIER, SESSION_EAF, annotation_label, eaf_document, eaf_media, event_label,
+    write_eaf,
+};
+pub use events_csv::{
+    EVENTS_CSV, EVENTS_CSV_HEADER, EVENTS_DIR, EventRecord, EventStatus, EventsCsvWriter, RowType, read_events_csv, save_event_images,
+    write_events_csv, write_png,
+};
 pub use frames_csv::{FRAMES_CSV, FramesCsvWriter, frame_row, frames_csv_header};
 pub use session_json::{RecordingInfo, SESSION_JSON, SessionInfo, SessionSettings};
+
+/// Reads a `session.eaf` back into (tier id, [(start ms, end ms, value)]) for tests.
+#[cfg(test)]
+pub(crate) use eaf::tests::parse as parse_eaf;
 
 use std::path::{Path, PathBuf};
 
@@ -26,16 +36,24 @@ pub enum SessionError {
     Json { path: PathBuf, reason: String },
     #[error("cannot format a row for '{path}': {source}")]
     Format { path: PathBuf, source: csv::Error },
+    #[error("cannot write '{path}' (the previous version is kept): {source}")]
+    Replace { path: PathBuf, source: std::io::Error },
+    #[error("cannot read '{path}': {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("'{path}' is malformed{}: {detail}", if *line > 0 { format!(" (line {line})") } else { String::new() })]
+    Malformed { path: PathBuf, line: u64, detail: String },
 }
 
 /// Where a session's frame numbers and times start. A whole-file analysis keeps the stream's
 /// own (`STREAM`); a recording starts at its first frame, so that its files and its video share
-/// one time line from frame 1 at 0 s however long the source ran before the Record button.
+/// one time line from frame 1 at 0 s however long the source ran before the Record button, and
+/// goes on across a source that restarts (a camera reopened, the demo looping).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Timeline {
-    /// The stream index of the session's frame 1.
-    pub first_index: u64,
-    /// The stream time of the session's 0 s.
+    /// The stream index that is the session's frame 1 (negative when the session had frames
+    /// before this stream began).
+    pub first_index: i64,
+    /// The stream time that is the session's 0 s.
     pub origin_seconds: f64,
 }
 
@@ -44,12 +62,18 @@ impl Timeline {
 
     /// A time line starting at this frame.
     pub fn starting_at(index: u64, seconds: f64) -> Self {
-        Self { first_index: index, origin_seconds: seconds }
+        Self { first_index: index as i64, origin_seconds: seconds }
+    }
+
+    /// A time line on which stream frame `index` at `seconds` becomes session frame `number` at
+    /// `session_seconds` (a session going on over a new stream).
+    pub fn continuing(index: u64, seconds: f64, number: u64, session_seconds: f64) -> Self {
+        Self { first_index: index as i64 - (number as i64 - 1), origin_seconds: seconds - session_seconds }
     }
 
     /// The session's 1-based frame number of a stream index (0 for frames before it started).
     pub fn frame_number(&self, index: u64) -> u64 {
-        (index + 1).saturating_sub(self.first_index)
+        (index as i64 + 1 - self.first_index).max(0) as u64
     }
 
     pub fn seconds(&self, stream_seconds: f64) -> f64 {
@@ -59,12 +83,12 @@ impl Timeline {
     /// The event on this time line (indices and times shifted), or `None` if it began before
     /// the session did (its onset is not in the session's files or video).
     pub fn event(&self, analysed: &crate::recognition::AnalysedEvent) -> Option<crate::recognition::AnalysedEvent> {
-        if analysed.event.onset.index < self.first_index {
+        if self.frame_number(analysed.event.onset.index) == 0 {
             return None;
         }
         let mut shifted = analysed.clone();
         for mark in [&mut shifted.event.onset, &mut shifted.event.apex, &mut shifted.event.offset] {
-            mark.index -= self.first_index;
+            mark.index = self.frame_number(mark.index) - 1;
             mark.seconds = self.seconds(mark.seconds);
         }
         Some(shifted)
@@ -93,16 +117,19 @@ pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
 }
 
-/// Writes a whole file atomically (a private temporary file renamed over it), so that the file
-/// on disk is always either the old or the new document.
-pub fn replace_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+/// Replaces `path` with `bytes` whole: written to a private `<path>.partial` beside it, synced,
+/// then renamed over it, so the file on disk is always either the old one or the new one.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), SessionError> {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".partial");
     let temporary = path.with_file_name(name);
-    let mut file = create_private_file(&temporary)?;
-    std::io::Write::write_all(&mut file, contents)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)
+    let write = || -> std::io::Result<()> {
+        let mut file = create_private_file(&temporary)?;
+        std::io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    };
+    write().map_err(|source| SessionError::Replace { path: path.to_owned(), source })
 }
 
 /// A file of CSV rows, each appended whole. A failed append (disk full, file size limit) cuts
@@ -167,6 +194,24 @@ pub fn utc_timestamp() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::Timeline;
+
+    #[test]
+    fn a_timeline_starts_at_the_first_recorded_frame_and_goes_on_over_a_new_stream() {
+        let recording = Timeline::starting_at(120, 4.0);
+        assert_eq!(recording.frame_number(120), 1);
+        assert_eq!(recording.frame_number(119), 0, "before the recording");
+        assert!((recording.seconds(5.5) - 1.5).abs() < 1e-12);
+        // The camera comes back as a new stream (indices and times from 0): the session's frame
+        // 301 at 10.5 s is the new stream's frame 0 at 0.2 s.
+        let resumed = Timeline::continuing(0, 0.2, 301, 10.5);
+        assert_eq!(resumed.frame_number(0), 301);
+        assert_eq!(resumed.frame_number(9), 310);
+        assert!((resumed.seconds(0.2) - 10.5).abs() < 1e-12);
+        assert!((resumed.seconds(1.2) - 11.5).abs() < 1e-12);
+        assert_eq!(Timeline::STREAM.frame_number(0), 1);
+    }
+
     #[test]
     fn utc_timestamp_is_iso_8601() {
         let now = super::utc_timestamp();

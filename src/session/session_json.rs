@@ -95,6 +95,5 @@ impl SessionInfo {
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| SessionError::Json { path: path.to_owned(), reason: e.to_string() })?;
         super::replace_file(path, (text + "\n").as_bytes())
-            .map_err(|source| SessionError::Create { path: path.to_owned(), source })
     }
 }

@@ -4,7 +4,13 @@
 use eframe::egui;
 use egui::{Color32, RichText, TextureHandle, TextureOptions};
 
-use crate::recognition::{AnalysedEvent, RgbImage};
+use std::path::Path;
+
+use opencv::imgcodecs;
+use opencv::prelude::*;
+
+use crate::recognition::{AnalysedEvent, EVENT_PICTURES, RgbImage};
+use crate::session::EventRecord;
 use crate::spotting::{EventKind, EventMark};
 
 /// Class names of the MER model's outputs, in order.
@@ -27,7 +33,8 @@ pub struct EventView {
     pub onset: EventPoint,
     pub apex: EventPoint,
     pub offset: EventPoint,
-    pub confidence: f32,
+    /// `None` for an event a reviewer added.
+    pub confidence: Option<f32>,
     pub aus: String,
     pub emotion: Option<String>,
     pub probabilities: Option<[f32; 3]>,
@@ -47,6 +54,20 @@ fn caption(name: &str) -> &str {
         "di_apex_offset" => "dynamic image apex-offset",
         other => other,
     }
+}
+
+/// The event pictures saved in `dir` (`<stem>.png`), in the inspector's order; a picture that
+/// is missing or does not decode is left out.
+fn read_pictures(dir: &Path) -> Vec<(String, egui::ColorImage)> {
+    EVENT_PICTURES
+        .iter()
+        .filter_map(|name| {
+            let path = dir.join(format!("{name}.png"));
+            let image = imgcodecs::imread(path.to_str()?, imgcodecs::IMREAD_COLOR).ok().filter(|m| !m.empty())?;
+            let colour = super::image::to_colour_image(&image).ok()?;
+            Some((caption(name).to_owned(), colour))
+        })
+        .collect()
 }
 
 pub fn rgb_to_colour_image(image: &RgbImage) -> egui::ColorImage {
@@ -74,7 +95,7 @@ impl EventView {
             onset: point(&event.onset),
             apex: point(&event.apex),
             offset: point(&event.offset),
-            confidence: event.confidence,
+            confidence: Some(event.confidence),
             aus: analysed.aus.clone(),
             emotion: analysed.recognition.as_ref().map(|r| r.emotion.to_owned()),
             probabilities: analysed.recognition.as_ref().map(|r| r.probabilities),
@@ -82,6 +103,25 @@ impl EventView {
             problem: analysed.problem.clone(),
         }
     }
+    /// An event read back from `events.csv` (with the reviewer's label, when it has one), with
+    /// its pictures from `pictures` (its `events/<id>/` folder), as far as they read.
+    pub fn from_record(record: &EventRecord, pictures: Option<&Path>) -> Self {
+        let point = |frame: u64, ms: f64| EventPoint { frame, seconds: ms / 1000.0 };
+        Self {
+            id: record.id,
+            micro: record.kind() == Some(EventKind::Micro),
+            onset: point(record.onset_frame, record.onset_ms),
+            apex: point(record.apex_frame, record.apex_ms),
+            offset: point(record.offset_frame, record.offset_ms),
+            confidence: record.confidence,
+            aus: record.aus.clone(),
+            emotion: record.emotion_shown().map(str::to_owned),
+            probabilities: record.probabilities,
+            images: pictures.map(read_pictures).unwrap_or_default(),
+            problem: None,
+        }
+    }
+
     pub fn duration_ms(&self) -> f64 {
         (self.offset.seconds - self.onset.seconds) * 1000.0
     }
@@ -176,7 +216,7 @@ pub fn show(ctx: &egui::Context, event: &EventView, textures: &mut InspectorText
                     ui.label(format!("{:.0} ms", event.duration_ms()));
                     ui.end_row();
                     ui.label("confidence");
-                    ui.label(format!("{:.2}", event.confidence));
+                    ui.label(event.confidence.map_or_else(|| "— (added by hand)".to_owned(), |c| format!("{c:.2}")));
                     ui.end_row();
                     ui.label("AU guess");
                     ui.label(if event.aus.is_empty() { "—" } else { event.aus.as_str() });
@@ -227,7 +267,7 @@ mod tests {
             onset: EventPoint { frame: 31, seconds: 1.0 },
             apex: EventPoint { frame: 36, seconds: 1.166 },
             offset: EventPoint { frame: 43, seconds: 1.4 },
-            confidence: 0.8,
+            confidence: Some(0.8),
             aus: "12".into(),
             emotion: Some("positive".into()),
             probabilities: Some([0.1, 0.7, 0.2]),

@@ -4,6 +4,8 @@
 //! The pipeline runs on its own threads ([`runner`]); the UI thread only drains its results
 //! each repaint. The state and its rules ([`state`], [`history`]) are separate from drawing
 //! ([`app`], [`overlays`], [`plots`], [`inspector`], [`status`]) and tested without a window.
+//! [`review`] is review mode: a session folder played back with its overlays and events, in the
+//! live window or alone (`glimpse review DIR`).
 
 pub mod app;
 pub mod history;
@@ -11,6 +13,7 @@ pub mod image;
 pub mod inspector;
 pub mod overlays;
 pub mod plots;
+pub mod review;
 pub mod runner;
 pub mod state;
 pub mod status;
@@ -50,6 +53,14 @@ pub struct WindowOptions {
     pub spotting: SpotterConfig,
     /// The MER model to recognise events with (`None`: events get no emotion).
     pub mer_model: Option<PathBuf>,
+}
+
+/// Puts `image` in the texture of `slot` (made on first use, updated after).
+pub(crate) fn set_texture(ctx: &egui::Context, slot: &mut Option<egui::TextureHandle>, name: &str, image: egui::ColorImage) {
+    match slot {
+        Some(texture) => texture.set(image, egui::TextureOptions::LINEAR),
+        None => *slot = Some(ctx.load_texture(name, image, egui::TextureOptions::LINEAR)),
+    }
 }
 
 /// Whether a window can be opened at all (an X11 or Wayland display is set).

@@ -146,6 +146,18 @@ impl Runner {
         self.start();
     }
 
+    /// The configuration the window's pipelines run with.
+    pub fn pipeline_config(&self) -> PipelineConfig {
+        PipelineConfig {
+            pacing: Pacing::RealTime,
+            output: OutputPolicy::DropOldest,
+            keep_images: true,
+            spotting: self.spotting,
+            mer_model: self.mer_model.clone(),
+            ..PipelineConfig::default()
+        }
+    }
+
     /// Starts the current source again.
     pub fn start(&mut self) {
         if matches!(self.phase, Phase::Running(_) | Phase::Opening { .. }) {
@@ -155,14 +167,7 @@ impl Runner {
         let (tx, reply) = bounded(1);
         let spec = self.spec.clone();
         let synth = self.synth.clone();
-        let config = PipelineConfig {
-            pacing: Pacing::RealTime,
-            output: OutputPolicy::DropOldest,
-            keep_images: true,
-            spotting: self.spotting,
-            mer_model: self.mer_model.clone(),
-            ..PipelineConfig::default()
-        };
+        let config = self.pipeline_config();
         let opener = self.opener.clone();
         let spawned = std::thread::Builder::new().name("open-source".into()).spawn(move || {
             let _ = tx.send(open_pipeline(&opener, &spec, synth, config));

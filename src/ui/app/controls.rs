@@ -77,6 +77,18 @@ impl GlimpseApp {
                 egui::TextEdit::singleline(&mut self.record_dir).desired_width(180.0).hint_text("folder"),
             );
             ui.separator();
+            let review = ui
+                .add_enabled(!recording, egui::Button::new("Review…"))
+                .on_hover_text("play a session folder back with its events, to confirm, reject, relabel and note them")
+                .on_disabled_hover_text("stop recording first");
+            if review.clicked() {
+                self.open_review();
+            }
+            ui.add_enabled(
+                !recording,
+                egui::TextEdit::singleline(&mut self.review_dir).desired_width(160.0).hint_text("session folder"),
+            );
+            ui.separator();
             if ui.button(if self.fullscreen { "Exit fullscreen" } else { "Fullscreen" }).on_hover_text("F11").clicked() {
                 let on = !self.fullscreen;
                 self.set_fullscreen(ui.ctx(), on);

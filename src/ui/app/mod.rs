@@ -6,16 +6,18 @@ use eframe::egui;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use egui::{Color32, Key, RichText, TextureHandle, TextureOptions, ViewportCommand};
+use egui::{Color32, Key, RichText, TextureHandle, ViewportCommand};
 
 use crate::capture::{CameraListing, CameraSpec, SourceKind, SourceSpec, list_cameras, monotonic_ns};
 use crate::face::{FaceTrack, Similarity};
 use crate::motion::{MotionField, RegionMasks};
 use crate::pipeline::{FrameAnalysis, SpotterControl};
 use crate::spotting::{SpotSample, SpotterConfig};
-use crate::session::{EVENTS_CSV, EventsCsvWriter, FRAMES_CSV, FramesCsvWriter};
+use crate::recording::{RecorderConfig, RecordingError, WhenFull};
+use crate::session::{RecordingInfo, SessionInfo};
 
-use crate::ui::WindowOptions;
+use crate::ui::review::{Leave, ReviewView};
+use crate::ui::{WindowOptions, set_texture};
 use crate::ui::history::{LatencyWindow, RateMeter, Sample, Timeline};
 use crate::ui::image::{face_luminance, to_colour_image};
 use crate::ui::inspector::{self, EventView, InspectorTextures};
@@ -59,13 +61,18 @@ struct Latest {
     success: bool,
 }
 
-/// Record: frames.csv and events.csv as `glimpse analyse` writes them (the full recorder, with
-/// the video and the event pictures, is issue 7).
+/// Record: the session recorder (video, frames.csv, events.csv, session.eaf, session.json, the
+/// event pictures) on its own thread; the window only hands it each frame.
 struct Recorder {
     dir: PathBuf,
-    frames: FramesCsvWriter,
-    events: EventsCsvWriter,
-    rows: u64,
+    started: Instant,
+    recorder: crate::recording::Recorder,
+}
+
+/// A recording being closed (the encoder flushing) off the UI thread.
+struct FinishingRecording {
+    dir: PathBuf,
+    done: std::thread::JoinHandle<Result<RecordingInfo, RecordingError>>,
 }
 
 pub struct GlimpseApp {
@@ -91,7 +98,13 @@ pub struct GlimpseApp {
     fullscreen: bool,
     record_dir: String,
     recorder: Option<Recorder>,
+    finishing: Option<FinishingRecording>,
+    record_when_running: bool,
     record_error: Option<String>,
+    /// The session folder the Review button opens.
+    review_dir: String,
+    /// Review mode: shown instead of the live view while open.
+    review: Option<ReviewView>,
     // What was received.
     timeline: Timeline,
     events: EventList<EventView>,
@@ -161,9 +174,13 @@ impl GlimpseApp {
             calibration: CalibrationView::default(),
             spot: SpotSample::default(),
             fullscreen: options.fullscreen,
+            review_dir: record_dir.clone(),
             record_dir,
             recorder: None,
+            finishing: None,
+            record_when_running: false,
             record_error: None,
+            review: None,
             timeline: Timeline::new(TIMELINE_SECONDS),
             events: EventList::new(100),
             follow_events: options.follow_events,
@@ -193,9 +210,8 @@ impl GlimpseApp {
             last_delay: Duration::ZERO,
             next_delay: TARGET_FRAME,
         };
-        if options.record_to.is_some() {
-            app.toggle_recording();
-        }
+        // `--out`: recording starts with the source (it needs the source's size and rate).
+        app.record_when_running = options.record_to.is_some();
         app
     }
 
@@ -210,27 +226,24 @@ impl GlimpseApp {
 
     /// Everything that happens to one analysed frame, in arrival order.
     fn receive(&mut self, analysis: FrameAnalysis) {
-        if let Some(recorder) = self.recorder.as_mut() {
-            let written = recorder.frames.write(&analysis).and_then(|()| {
-                analysis.events.iter().try_for_each(|event| recorder.events.write(event))
-            });
-            match written {
-                Ok(()) => recorder.rows += 1,
-                Err(error) => {
-                    self.record_error = Some(error.to_string());
-                    self.recorder = None;
-                }
-            }
-        }
         let t = analysis.time.seconds;
         if self.last_seconds.is_some_and(|last| t < last) {
-            // The source started again (the demo loops): forget the old timeline.
+            // The source started again (the demo loops): forget the old timeline; a recording
+            // goes on after its last frame.
             self.timeline.clear();
+            if let Some(recorder) = self.recorder.as_mut() {
+                recorder.recorder.source_restarted();
+            }
             self.last_face_seconds = None;
         }
         self.last_seconds = Some(t);
         if analysis.success {
             self.last_face_seconds = Some(t);
+        }
+        if let Some(Err(error)) = self.recorder.as_mut().map(|r| r.recorder.record(&analysis)) {
+            // What was written stays; the window goes on without the recorder.
+            self.record_error = Some(error.to_string());
+            self.finish_recording();
         }
         let wall = self.seconds_since_start();
         self.calibration.update(Reported::from((&analysis.calibration, t)), wall);
@@ -306,13 +319,8 @@ impl GlimpseApp {
     }
 
     fn toggle_recording(&mut self) {
-        if let Some(recorder) = self.recorder.take() {
-            self.notice = Some(format!(
-                "recorded {} frames and {} events to {}",
-                recorder.rows,
-                recorder.events.written(),
-                recorder.dir.display()
-            ));
+        if self.recorder.is_some() {
+            self.finish_recording();
             return;
         }
         let dir = PathBuf::from(self.record_dir.trim());
@@ -320,18 +328,66 @@ impl GlimpseApp {
             self.record_error = Some("choose a folder to record into".into());
             return;
         }
-        let created = std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create '{}': {e}", dir.display()))
-            .and_then(|()| FramesCsvWriter::create(&dir.join(FRAMES_CSV)).map_err(|e| e.to_string()))
-            .and_then(|frames| {
-                EventsCsvWriter::create(&dir.join(EVENTS_CSV)).map(|events| (frames, events)).map_err(|e| e.to_string())
-            });
-        match created {
-            Ok((frames, events)) => {
+        if self.finishing.as_ref().is_some_and(|f| f.dir == dir) {
+            self.record_error = Some(format!("'{}' is still being closed; choose another folder", dir.display()));
+            return;
+        }
+        let Some(info) = self.runner.info().cloned() else {
+            self.record_error = Some("start the source before recording".into());
+            return;
+        };
+        let config = self.runner.pipeline_config();
+        let recording = RecorderConfig {
+            video: true,
+            restart_timeline: true,
+            when_full: WhenFull::Drop,
+            nominal_fps: info.nominal_fps,
+            ..RecorderConfig::new(&dir)
+        };
+        match crate::recording::Recorder::start(recording, SessionInfo::describe(&info, &config)) {
+            Ok(recorder) => {
                 self.record_error = None;
-                self.recorder = Some(Recorder { dir, frames, events, rows: 0 });
+                self.recorder = Some(Recorder { dir, started: Instant::now(), recorder });
             }
-            Err(message) => self.record_error = Some(message),
+            Err(error) => self.record_error = Some(error.to_string()),
+        }
+    }
+
+    /// Stops recording; the files are closed on a thread of their own (the encoder flushes its
+    /// last frames) and the outcome shown when it is done.
+    fn finish_recording(&mut self) {
+        let Some(Recorder { dir, recorder, .. }) = self.recorder.take() else { return };
+        match std::thread::Builder::new().name("finish-recording".into()).spawn(move || recorder.finish()) {
+            Ok(done) => self.finishing = Some(FinishingRecording { dir, done }),
+            Err(error) => self.record_error = Some(format!("cannot close the recording: {error}")),
+        }
+    }
+
+    /// Shows how a closed recording ended, once it has.
+    fn poll_finished_recording(&mut self) {
+        if !self.finishing.as_ref().is_some_and(|f| f.done.is_finished()) {
+            return;
+        }
+        let Some(FinishingRecording { dir, done }) = self.finishing.take() else { return };
+        match done.join() {
+            Ok(Ok(info)) => self.notice = Some(crate::commands::report::describe_recording(&dir, &info)),
+            Ok(Err(error)) => self.record_error = Some(error.to_string()),
+            Err(_) => self.record_error = Some(format!("closing '{}' failed", dir.display())),
+        }
+    }
+
+    /// Opens the session folder in the review field for review, stopping the live source (its
+    /// window shows the review until "Back to live").
+    fn open_review(&mut self) {
+        let dir = PathBuf::from(self.review_dir.trim());
+        match crate::review::ReviewSession::load(&dir) {
+            Ok(session) => {
+                if self.runner.is_running() || self.runner.is_opening() {
+                    self.runner.stop();
+                }
+                self.review = Some(ReviewView::new(session, true));
+            }
+            Err(error) => self.notice = Some(format!("cannot review: {error}")),
         }
     }
 
@@ -349,9 +405,19 @@ impl GlimpseApp {
     /// Pipeline events, results, quitting: no drawing here.
     fn update_state(&mut self, ctx: &egui::Context) {
         let now = Instant::now();
+        self.poll_finished_recording();
+        if self.record_when_running && self.runner.info().is_some() {
+            self.record_when_running = false;
+            self.toggle_recording();
+        }
         for event in self.runner.poll(now) {
             match event {
-                RunnerEvent::Started(_) => self.reset_stream_state(),
+                RunnerEvent::Started(_) => {
+                    self.reset_stream_state();
+                    if let Some(recorder) = self.recorder.as_mut() {
+                        recorder.recorder.source_restarted();
+                    }
+                }
                 RunnerEvent::Ended { .. } => {}
             }
         }
@@ -382,9 +448,18 @@ impl GlimpseApp {
             && !self.closing
         {
             self.closing = true;
+            if let Some(review) = self.review.as_mut() {
+                review.save_and_approve_close();
+            }
             ctx.send_viewport_cmd(ViewportCommand::Close);
         }
-        self.handle_keys(ctx);
+        match self.review.as_mut() {
+            Some(review) => {
+                review.hold_close(ctx);
+                review.update(ctx);
+            }
+            None => self.handle_keys(ctx),
+        }
     }
 
     fn handle_keys(&mut self, ctx: &egui::Context) {
@@ -451,10 +526,7 @@ impl GlimpseApp {
             }
             match to_colour_image(&image) {
                 Ok(colour) => {
-                    match self.video.as_mut() {
-                        Some(texture) => texture.set(colour, TextureOptions::LINEAR),
-                        None => self.video = Some(ctx.load_texture("video", colour, TextureOptions::LINEAR)),
-                    }
+                    set_texture(ctx, &mut self.video, "video", colour);
                     self.latency.push(monotonic_ns().saturating_sub(capture_ns) as f32 / 1e6);
                 }
                 Err(error) => tracing::warn!("cannot show a frame: {error}"),
@@ -527,7 +599,7 @@ impl GlimpseApp {
                 "face: Haar + LK · flow: OpenCV DIS · spotter: robust z · MER: {}",
                 if self.runner.has_model() { "models/mer.onnx" } else { "none (no emotion)" }
             ),
-            recording: self.recorder.as_ref().map(|r| (r.dir.display().to_string(), r.rows)),
+            recording: self.recorder.as_ref().map(|r| (r.dir.display().to_string(), r.recorder.status().frames_written)),
             warnings,
             state,
         }
@@ -536,7 +608,21 @@ impl GlimpseApp {
     /// The whole window for one repaint.
     pub fn draw(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
+        if let Some(review) = self.review.as_mut() {
+            match review.draw(ui) {
+                Some(Leave::Review) => self.review = None,
+                Some(Leave::Window) => ctx.send_viewport_cmd(ViewportCommand::Close),
+                None => {}
+            }
+            ctx.request_repaint_after(self.next_delay);
+            return;
+        }
         self.upload(&ctx);
+        if let Some(recorder) = &self.recorder {
+            egui::Panel::top("recording")
+                .frame(egui::Frame::new().fill(Color32::from_rgb(160, 0, 0)).inner_margin(egui::Margin::symmetric(10, 5)))
+                .show(ui, |ui| recording_banner(ui, recorder));
+        }
         egui::Panel::top("controls").show(ui, |ui| {
             ui.add_space(2.0);
             self.controls(ui);
@@ -566,7 +652,13 @@ impl GlimpseApp {
     }
 
     pub fn shutdown(&mut self) {
-        self.recorder = None;
+        // Closing waits for the recording's last frames to reach the disk.
+        if let Some(recorder) = self.recorder.take() {
+            let _ = recorder.recorder.finish();
+        }
+        if let Some(finishing) = self.finishing.take() {
+            let _ = finishing.done.join();
+        }
         self.runner.shutdown(Duration::from_secs(3));
     }
 }
@@ -588,11 +680,30 @@ impl eframe::App for GlimpseApp {
     }
 }
 
-fn set_texture(ctx: &egui::Context, slot: &mut Option<TextureHandle>, name: &str, image: egui::ColorImage) {
-    match slot {
-        Some(texture) => texture.set(image, TextureOptions::LINEAR),
-        None => *slot = Some(ctx.load_texture(name, image, TextureOptions::LINEAR)),
-    }
+/// The band across the top while Record is on: a red dot, REC, the time recorded, the folder.
+fn recording_banner(ui: &mut egui::Ui, recorder: &Recorder) {
+    let seconds = recorder.started.elapsed().as_secs();
+    ui.horizontal(|ui| {
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(20.0, 20.0), egui::Sense::hover());
+        // The dot blinks once a second, the band stays.
+        let lit = recorder.started.elapsed().as_millis() % 1000 < 700;
+        ui.painter().circle_filled(rect.center(), 8.0, if lit { Color32::from_rgb(255, 60, 60) } else { Color32::from_rgb(110, 0, 0) });
+        ui.painter().circle_stroke(rect.center(), 8.0, egui::Stroke::new(1.5, Color32::WHITE));
+        ui.label(RichText::new("REC").size(20.0).strong().color(Color32::WHITE));
+        ui.label(RichText::new(format!("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)).size(20.0).monospace().color(Color32::WHITE));
+        ui.label(RichText::new(format!("→ {}", recorder.dir.display())).size(16.0).color(Color32::WHITE));
+        let status = recorder.recorder.status();
+        let dropped = if status.frames_dropped > 0 { format!(", {} dropped (disk too slow)", status.frames_dropped) } else { String::new() };
+        ui.label(
+            RichText::new(format!(
+                "{} frames, {} events, video {:.1} MB{dropped}",
+                status.frames_written,
+                status.events_written,
+                status.video_bytes as f64 / 1e6
+            ))
+            .color(Color32::from_rgb(255, 210, 210)),
+        );
+    });
 }
 
 fn digit_key(digit: u8) -> Option<Key> {
