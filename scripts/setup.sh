@@ -8,12 +8,13 @@ cd "$ROOT"
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
 # System packages: OpenCV with its cascades, libclang for the bindings, Python for the ONNX
-# Runtime wheel, FFmpeg's ffprobe for the timestamp tests, Xvfb/Mesa for the window's tests.
+# Runtime wheel, FFmpeg (the recorder's encoder, ffprobe for the tests), strace (the no-network
+# test), Xvfb/Mesa for the window's tests.
 APT_PACKAGES=(
   build-essential pkg-config curl ca-certificates git
   libopencv-dev opencv-data clang libclang-dev nasm
   python3 python3-venv python3-pip
-  ffmpeg
+  ffmpeg strace
   xvfb xauth imagemagick libgl1-mesa-dri libegl1 libgl1 libglx-mesa0
   libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 libx11-xcb1
 )
