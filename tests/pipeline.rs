@@ -1,7 +1,6 @@
 //! The pipeline end to end: `glimpse synth` then `glimpse analyse` on the file, and a source that
 //! dies mid-stream (a camera unplugged) without losing what was already analysed.
 
-use std::path::Path;
 use std::process::Command;
 
 use glimpse::commands::StopFlag;
@@ -12,23 +11,11 @@ use glimpse::synth::SynthSpec;
 mod common;
 use common::DyingCamera;
 
+#[path = "common/video.rs"]
+mod video;
+
 fn glimpse(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_glimpse")).args(args).output().expect("the binary runs")
-}
-
-/// Presentation times of every video frame, as ffprobe reads them from the container.
-fn container_timestamps(video: &Path) -> Vec<f64> {
-    let output = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "csv=p=0"])
-        .arg(video)
-        .output()
-        .expect("ffprobe (Debian's ffmpeg package) is installed by scripts/setup.sh");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| line.trim().trim_end_matches(',').parse::<f64>().expect("a pts_time"))
-        .collect()
 }
 
 #[test]
@@ -54,7 +41,7 @@ fn synth_then_analyse_gives_one_row_per_frame_with_container_timestamps() {
     assert_eq!(header.get(141), Some("capture_ns"));
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
 
-    let container = container_timestamps(&video);
+    let container = video::frame_times(&video);
     assert_eq!(container.len(), 240, "8 s at 30 fps");
     assert_eq!(rows.len(), container.len(), "one row per decoded frame");
     let mut previous = f64::NEG_INFINITY;

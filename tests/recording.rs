@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use glimpse::recording::VideoWriter;
 use opencv::core::{CV_8UC3, Mat, Scalar};
-use opencv::prelude::*;
+
+#[path = "common/video.rs"]
+mod video;
 
 fn glimpse() -> Command {
     Command::new(env!("CARGO_BIN_EXE_glimpse"))
@@ -21,20 +23,6 @@ fn run(command: &mut Command) -> Output {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Each video frame's presentation time in seconds, as ffprobe decodes the file.
-fn video_frame_times(path: &Path) -> Vec<f64> {
-    let output = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "csv=p=0"])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (the ffmpeg package)");
-    assert!(output.status.success(), "ffprobe cannot read {}: {}", path.display(), stderr(&output));
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| line.trim().trim_end_matches(',').parse::<f64>().ok())
-        .collect()
 }
 
 /// `frames.csv` as (header, rows); every row must have the header's number of fields.
@@ -77,7 +65,7 @@ fn a_recorded_session_has_its_files_and_one_video_frame_per_row() {
     // One video frame per CSV row, each at its row's timestamp.
     let rows = timestamps(&dir.join("frames.csv"));
     assert_eq!(rows.len(), 480);
-    let video = video_frame_times(&dir.join("video.mp4"));
+    let video = video::frame_times(&dir.join("video.mp4"));
     assert_eq!(video.len(), rows.len(), "video frames vs frames.csv rows");
     for (frame, (v, r)) in video.iter().zip(&rows).enumerate() {
         assert!((v - r).abs() < 0.001, "frame {frame}: video at {v} s, frames.csv at {r} s");
@@ -135,7 +123,7 @@ fn the_video_keeps_each_frames_real_timestamp() {
         writer.push(&grey_frame((i * 5) as f64), seconds).unwrap();
     }
     assert_eq!(writer.finish().unwrap(), 40);
-    let video = video_frame_times(&path);
+    let video = video::frame_times(&path);
     assert_eq!(video.len(), times.len());
     for (v, t) in video.iter().zip(&times) {
         assert!((v - t).abs() < 0.0005, "video at {v} s, frame at {t} s");
@@ -169,7 +157,7 @@ fn a_kill_in_the_middle_leaves_a_playable_video_and_a_valid_csv_prefix() {
 
     let rows = timestamps(&dir.join("frames.csv"));
     assert!(rows.len() >= 90);
-    let video = video_frame_times(&dir.join("video.mp4"));
+    let video = video::frame_times(&dir.join("video.mp4"));
     // The video is written a fragment (a quarter second) at a time, behind the rows.
     assert!(video.len() >= 45 && video.len() <= rows.len(), "{} video frames for {} rows", video.len(), rows.len());
     for (frame, (v, r)) in video.iter().zip(&rows).enumerate() {
@@ -196,7 +184,7 @@ fn a_file_size_limit_stops_the_recording_with_a_clear_error_and_keeps_what_was_w
     assert!(!message.contains("panicked"), "{message}");
 
     let rows = timestamps(&dir.join("frames.csv"));
-    let video = video_frame_times(&dir.join("video.mp4"));
+    let video = video::frame_times(&dir.join("video.mp4"));
     assert!(!video.is_empty() && video.len() <= rows.len(), "{} video frames, {} rows", video.len(), rows.len());
     assert!(std::fs::metadata(dir.join("video.mp4")).unwrap().len() <= 600 * 1024);
     let recording = &session_json(&dir)["recording"];
@@ -240,7 +228,7 @@ fn a_slow_disk_costs_recorded_frames_not_analysis() {
     assert!(dropped > 0, "the slow disk made the recorder drop frames");
     assert_eq!(rows + dropped, analysed, "every analysed frame is either recorded or counted as dropped");
     assert_eq!(recording["frames_written"].as_u64().unwrap() as usize, rows);
-    assert_eq!(video_frame_times(&dir.join("video.mp4")).len(), rows, "the video drops the same frames as the CSV");
+    assert_eq!(video::frame_times(&dir.join("video.mp4")).len(), rows, "the video drops the same frames as the CSV");
     assert!(stderr(&output).contains("frames were not recorded"), "{}", stderr(&output));
 }
 

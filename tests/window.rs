@@ -119,6 +119,25 @@ fn good(shot: &Shot) -> bool {
     shot.distinct_colours > 500 && shot.video_distinct_colours > 300 && shot.luminance_std > 20.0 && shot.face_box_pixels > 300
 }
 
+/// Waits for the app to close by itself (`--quit-after`) by `deadline`, then checks it exited 0
+/// without a panic.
+fn expect_clean_exit(mut app: std::process::Child, deadline: Instant, what: &str) {
+    let status = loop {
+        if let Some(status) = app.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = app.kill();
+            panic!("{what} did not close after --quit-after");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = app.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(status.success(), "exit {status}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn window_shows_video_and_overlays_then_quits_cleanly() {
     if !have("Xvfb") || !have("import") {
@@ -174,21 +193,7 @@ fn window_shows_video_and_overlays_then_quits_cleanly() {
     assert!(shot.face_box_pixels > 300, "face box overlay not drawn: {shot:?}");
 
     // It closes by itself after --quit-after, cleanly.
-    let deadline = started + Duration::from_secs_f64(quit_after + 30.0);
-    let status = loop {
-        if let Some(status) = app.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = app.kill();
-            panic!("the window did not close after --quit-after");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let output = app.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(status.success(), "exit {status}: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    expect_clean_exit(app, started + Duration::from_secs_f64(quit_after + 30.0), "the window");
 
     // --out recorded frames.csv and events.csv while the window ran.
     let rows = std::fs::read_to_string(record.join("frames.csv")).expect("frames.csv written");
@@ -259,21 +264,7 @@ fn review_window_shows_the_video_and_the_timeline_then_quits_cleanly() {
     assert!(shot.face_box_pixels > 300, "the face box is not redrawn from frames.csv: {shot:?}");
     assert!(shot.timeline_micro_pixels > 100, "no micro events on the timeline: {shot:?}");
 
-    let deadline = started + Duration::from_secs_f64(quit_after + 30.0);
-    let status = loop {
-        if let Some(status) = app.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = app.kill();
-            panic!("the review window did not close after --quit-after");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let output = app.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(status.success(), "exit {status}: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    expect_clean_exit(app, started + Duration::from_secs_f64(quit_after + 30.0), "the review window");
     assert_eq!(std::fs::read(folder.join("events.csv")).unwrap(), events_before, "nothing edited, nothing rewritten");
     drop(xvfb);
 }
