@@ -109,7 +109,8 @@ enum Command {
         #[command(flatten)]
         synth: SynthArgs,
     },
-    /// Measure decode-only and whole-pipeline speed on an input.
+    /// Measure speed on an input: decode only (the limit), each stage alone, the whole pipeline
+    /// (fps, latency, CPU, peak memory); or follow the memory over a long run (`--soak-minutes`).
     Bench {
         /// A video file or `synthetic`.
         #[arg(default_value = "synthetic")]
@@ -117,6 +118,20 @@ enum Command {
         /// Use at most this many frames.
         #[arg(long)]
         frames: Option<u64>,
+        /// Run the whole pipeline at the input's frame rate, as a camera delivers it (the latency
+        /// figure); default: as fast as it goes (the throughput figure).
+        #[arg(long)]
+        paced: bool,
+        /// Instead: run the pipeline on the input played in a loop for this many minutes (paced
+        /// unless `--unpaced`), printing the resident memory every minute and its slope.
+        #[arg(long, value_name = "MINUTES")]
+        soak_minutes: Option<f64>,
+        /// Seconds between memory readings during a soak.
+        #[arg(long, default_value_t = 60.0, requires = "soak_minutes")]
+        soak_sample_seconds: f64,
+        /// A soak as fast as it goes rather than paced.
+        #[arg(long, requires = "soak_minutes")]
+        unpaced: bool,
         /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
@@ -318,8 +333,43 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 summary.blinks
             );
         }
-        Some(Command::Bench { input, frames, json, synth }) => {
-            let report = commands::bench::run(&input, &synth.spec(), frames, &stop)?;
+        Some(Command::Bench {
+            input,
+            frames,
+            paced,
+            soak_minutes: Some(minutes),
+            soak_sample_seconds,
+            unpaced,
+            json,
+            synth,
+        }) => {
+            if frames.is_some() || paced {
+                anyhow::bail!(
+                    "--frames and --paced are for the speed benchmark; a soak runs for --soak-minutes (paced unless --unpaced)"
+                );
+            }
+            if !(minutes > 0.0 && soak_sample_seconds > 0.0) {
+                anyhow::bail!("--soak-minutes and --soak-sample-seconds must be positive");
+            }
+            let options = commands::bench::SoakOptions {
+                input,
+                synth: synth.spec(),
+                length: commands::bench::SoakLength::Wall(std::time::Duration::from_secs_f64(minutes * 60.0)),
+                samples: ((minutes * 60.0 / soak_sample_seconds).round() as u32).max(1),
+                paced: !unpaced,
+            };
+            let report = commands::bench::soak(&options, &stop, |sample| {
+                eprintln!("{}", commands::bench::format_soak_sample(sample))
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).context("formatting the report")?);
+            } else {
+                print!("{}", commands::bench::format_soak(&report));
+            }
+        }
+        Some(Command::Bench { input, frames, paced, soak_minutes: None, json, synth, .. }) => {
+            let options = commands::bench::BenchOptions { input, synth: synth.spec(), max_frames: frames, paced };
+            let report = commands::bench::run(&options, &stop)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).context("formatting the report")?);
             } else {

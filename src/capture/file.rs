@@ -58,6 +58,31 @@ impl VideoFileSource {
     }
 }
 
+/// Frames a container's announced count may exceed the decodable ones by without the file being
+/// damaged: where the container stores no count, FFmpeg estimates it from the duration.
+const ANNOUNCED_COUNT_SLACK: u64 = 1;
+
+impl VideoFileSource {
+    /// Why the stream stopped decoding before its end, if it did: a frame that follows the one
+    /// that failed still decodes (damage mid-file), or fewer frames decoded than the container
+    /// announces (a truncated file). `None` at a proper end.
+    fn ended_early(&mut self) -> Option<String> {
+        let decoded = self.next_index;
+        let mut probe = Mat::default();
+        if self.capture.read(&mut probe).unwrap_or(false) && !probe.empty() {
+            return Some(format!(
+                "the data after frame {decoded} is damaged (a later frame still decodes): the file is corrupt; the frames before it were analysed"
+            ));
+        }
+        let announced = self.info.frame_count?;
+        (decoded + ANNOUNCED_COUNT_SLACK < announced).then(|| {
+            format!(
+                "the video stops decoding after {decoded} of the {announced} frames it announces: the file is truncated or corrupt; the frames before it were analysed"
+            )
+        })
+    }
+}
+
 impl Source for VideoFileSource {
     fn info(&self) -> &SourceInfo {
         &self.info
@@ -76,7 +101,12 @@ impl Source for VideoFileSource {
         let mut image = Mat::default();
         let got = self.capture.read(&mut image).map_err(|e| read_error(self.next_index + 1, e))?;
         if !got || image.empty() {
-            return Ok(None);
+            return match self.ended_early() {
+                Some(reason) => {
+                    Err(CaptureError::VideoRead { path: self.path.clone(), frame: self.next_index + 1, reason })
+                }
+                None => Ok(None),
+            };
         }
         let capture_ns = monotonic_ns();
         // POS_MSEC after a read is the presentation time of the frame just decoded.

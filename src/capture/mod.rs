@@ -7,11 +7,13 @@
 
 mod camera;
 mod file;
+mod looped;
 mod synthetic;
 mod thread;
 
 pub use camera::{CameraListing, CameraSource, CameraSpec, list_cameras};
 pub use file::VideoFileSource;
+pub use looped::{LoopedSource, Reopen};
 pub use synthetic::SyntheticSource;
 pub use thread::{CaptureHandle, CaptureOptions, CaptureOutcome, Overflow, Pacing, spawn_capture};
 

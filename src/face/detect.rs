@@ -56,19 +56,31 @@ impl FaceDetector {
     /// Faces in `gray` (already downscaled by `scale` from the frame), in frame pixels, with the
     /// number of raw detections merged into each (the cascade's own vote count).
     pub fn detect(&mut self, gray: &Mat, scale: f32) -> Result<Vec<(BoxF, i32)>, FaceError> {
+        let min_side = (gray.rows().min(gray.cols()) / 8).max(MIN_WINDOW);
+        self.run(gray, Size::new(min_side, min_side), Size::default(), scale)
+    }
+
+    /// Faces of about the size of `around` (frame pixels): the re-detection of a tracked face.
+    /// The cascade runs on the same image and the same grid as [`FaceDetector::detect`], only
+    /// at the scales a face of that size can have by the next re-detection; the small scales,
+    /// on the largest images, are the expensive ones, so this costs a fraction of the full search.
+    /// (Searching only a region around the face is cheaper still, but shifts the cascade's grid:
+    /// the boxes differ by a pixel or two, and the spotter sees the difference.)
+    pub fn detect_near(&mut self, gray: &Mat, scale: f32, around: &BoxF) -> Result<Vec<(BoxF, i32)>, FaceError> {
+        let side = around.width.max(around.height) * scale;
+        let min_side = ((side / NEAR_SIZE_RATIO) as i32).max(MIN_WINDOW);
+        let max_side = ((side * NEAR_SIZE_RATIO).ceil() as i32).min(gray.cols().min(gray.rows()));
+        if max_side < min_side {
+            return Ok(Vec::new());
+        }
+        self.run(gray, Size::new(min_side, min_side), Size::new(max_side, max_side), scale)
+    }
+
+    /// The cascade on `gray` for faces between `min` and `max` (`Size::default()`: no limit).
+    fn run(&mut self, gray: &Mat, min: Size, max: Size, scale: f32) -> Result<Vec<(BoxF, i32)>, FaceError> {
         let mut faces = Vector::<Rect>::new();
         let mut votes = Vector::<i32>::new();
-        let min_side = (gray.rows().min(gray.cols()) / 8).max(24);
-        self.cascade.detect_multi_scale2(
-            gray,
-            &mut faces,
-            &mut votes,
-            1.1,
-            3,
-            0,
-            Size::new(min_side, min_side),
-            Size::default(),
-        )?;
+        self.cascade.detect_multi_scale2(gray, &mut faces, &mut votes, 1.1, 3, 0, min, max)?;
         Ok(faces
             .iter()
             .zip(votes.iter())
@@ -82,5 +94,36 @@ impl FaceDetector {
                 (box_, votes)
             })
             .collect())
+    }
+}
+
+/// The cascade's own window (24 px for the frontal-face cascades): nothing smaller is searched.
+const MIN_WINDOW: i32 = 24;
+/// Re-detection looks for faces between 1/ratio and ratio times the tracked face's side.
+const NEAR_SIZE_RATIO: f32 = 1.5;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opencv::imgproc;
+
+    #[test]
+    fn detection_at_a_face_s_size_finds_the_face_the_full_search_finds() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png");
+        let image = opencv::imgcodecs::imread(path, opencv::imgcodecs::IMREAD_COLOR).unwrap();
+        let mut gray = Mat::default();
+        imgproc::cvt_color_def(&image, &mut gray, imgproc::COLOR_BGR2GRAY).unwrap();
+        let mut detector = FaceDetector::new(&find_cascade().unwrap()).unwrap();
+        let everywhere = detector.detect(&gray, 1.0).unwrap();
+        let (face, _) =
+            *everywhere.iter().max_by(|a, b| a.0.area().total_cmp(&b.0.area())).expect("the astronaut's face");
+        // The face as a tracker would have it: a little off and a little smaller.
+        let tracked = BoxF { x: face.x + 0.05 * face.width, width: face.width * 0.9, height: face.height * 0.9, ..face };
+        let near = detector.detect_near(&gray, 1.0, &tracked).unwrap();
+        assert!(near.iter().any(|(det, _)| det.iou(&face) > 0.8), "{near:?} vs {face:?}");
+        // A third of the face's size: the face is outside the scales searched.
+        let small = BoxF { width: face.width / 3.0, height: face.height / 3.0, ..face };
+        let found = detector.detect_near(&gray, 1.0, &small).unwrap();
+        assert!(found.iter().all(|(det, _)| det.width < face.width / 1.5), "{found:?} vs {face:?}");
     }
 }

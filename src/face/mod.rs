@@ -14,6 +14,7 @@ pub use detect::{FaceDetector, find_cascade};
 pub use track::BoxTracker;
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use opencv::core::{Mat, Size};
 use opencv::imgproc;
@@ -92,6 +93,19 @@ impl FaceResult {
     }
 }
 
+/// Where the face stage's time went on the last frame (for `glimpse bench`'s per-stage table).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FaceTimings {
+    /// Grey conversion, the working copy and Lucas-Kanade tracking.
+    pub track: Duration,
+    /// The Haar detector, on the frames that ran it.
+    pub detect: Option<Duration>,
+    /// The landmark model, when one is set and a face is tracked.
+    pub landmarks: Option<Duration>,
+    /// The crop, when a face is tracked.
+    pub align: Option<Duration>,
+}
+
 /// Frames below this confidence are reported with `success = 0` and not measured.
 pub const SUCCESS_CONFIDENCE: f32 = 0.5;
 
@@ -165,6 +179,7 @@ pub struct FaceStage {
     next_id: u32,
     since_detection: u32,
     missed_detections: u32,
+    timings: FaceTimings,
 }
 
 /// Detections that miss the tracked face this many times in a row end the track.
@@ -187,6 +202,7 @@ impl FaceStage {
             next_id: 0,
             since_detection: 0,
             missed_detections: 0,
+            timings: FaceTimings::default(),
         })
     }
 
@@ -199,7 +215,14 @@ impl FaceStage {
         &self.aligner
     }
 
+    /// Where the time of the last [`FaceStage::process`] went.
+    pub fn last_timings(&self) -> FaceTimings {
+        self.timings
+    }
+
     pub fn process(&mut self, frame: &Frame) -> Result<FaceResult, FaceError> {
+        let started = Instant::now();
+        self.timings = FaceTimings::default();
         let mut gray = Mat::default();
         imgproc::cvt_color_def(&frame.image, &mut gray, imgproc::COLOR_BGR2GRAY)?;
         let scale = (self.config.working_width as f32 / gray.cols().max(1) as f32).min(1.0);
@@ -214,15 +237,22 @@ impl FaceStage {
 
         self.follow(&small, scale, frame.width() as f32, frame.height() as f32)?;
         self.previous_small = Some(small);
+        self.timings.track = started.elapsed().saturating_sub(self.timings.detect.unwrap_or_default());
 
         let Some(track) = self.track.as_mut() else {
             return Ok(FaceResult { track: None, aligned: None });
         };
+        let started = Instant::now();
         track.landmarks = match self.landmarks.as_mut() {
             Some(detector) => Some(detector.locate(frame, &gray, &track.bbox)?),
             None => None,
         };
+        if track.landmarks.is_some() {
+            self.timings.landmarks = Some(started.elapsed());
+        }
+        let started = Instant::now();
         let aligned = self.aligner.align(&gray, track)?;
+        self.timings.align = Some(started.elapsed());
         Ok(FaceResult { track: Some(track.clone()), aligned: Some(aligned) })
     }
 
@@ -250,16 +280,28 @@ impl FaceStage {
         }
 
         self.since_detection = 0;
-        let detections = self.detector.detect(small, scale)?;
+        let detect_started = Instant::now();
         let current = tracked.as_ref().map(|step| step.bbox);
-        // The tracked face if the detector still sees it, else the largest face.
-        let matched = current.and_then(|bbox| {
+        // The tracked face if the detector still sees it (looked for where it is first), else
+        // the largest face in the whole image.
+        let best_match = |detections: &[(BoxF, i32)]| {
+            let bbox = current?;
             detections
                 .iter()
-                .map(|(det, votes)| (det, *votes, det.iou(&bbox)))
+                .map(|(det, votes)| (*det, *votes, det.iou(&bbox)))
                 .filter(|(_, _, iou)| *iou > 0.3)
                 .max_by(|a, b| a.2.total_cmp(&b.2))
-        });
+        };
+        let mut detections = match &current {
+            Some(bbox) => self.detector.detect_near(small, scale, bbox)?,
+            None => Vec::new(),
+        };
+        let mut matched = best_match(&detections);
+        if matched.is_none() {
+            detections = self.detector.detect(small, scale)?;
+            matched = best_match(&detections);
+        }
+        self.timings.detect = Some(detect_started.elapsed());
         match (current, matched, &mut self.track) {
             (Some(bbox), Some((det, votes, _)), Some(track)) => {
                 // Pull the tracked box toward the detection to undo drift without a jump.

@@ -78,12 +78,27 @@ pub fn load_session(path: &Path, contract: &Contract, threads: usize) -> Result<
     }
     let runtime = runtime()?;
     let load_error = |reason: String| InferenceError::ModelLoad { path: path.to_owned(), reason };
-    let session = Session::builder(&runtime.environment)
+    let mut builder = Session::builder(&runtime.environment)
         .and_then(|builder| builder.with_intra_threads(threads.max(1)).map_err(Into::into))
-        .map_err(|e| load_error(e.to_string()))?
-        .commit_from_file(path)
         .map_err(|e| load_error(e.to_string()))?;
+    #[cfg(feature = "cuda")]
+    with_cuda(&mut builder);
+    let session = builder.commit_from_file(path).map_err(|e| load_error(e.to_string()))?;
     check(path, "input", contract.inputs, session.inputs())?;
     check(path, "output", contract.outputs, session.outputs())?;
     Ok(session)
+}
+
+/// Puts a session on the GPU through ONNX Runtime's CUDA execution provider (the `cuda` cargo
+/// feature). Where it cannot register (a CPU-only ONNX Runtime, no CUDA or cuDNN libraries, no
+/// GPU) the session runs on the CPU and a warning says why, once.
+#[cfg(feature = "cuda")]
+fn with_cuda(builder: &mut ort::session::builder::SessionBuilder) {
+    use ort::ep::ExecutionProvider;
+    static REPORTED: std::sync::Once = std::sync::Once::new();
+    match ort::ep::CUDA::default().register(builder) {
+        Ok(()) => REPORTED.call_once(|| tracing::info!("models run on the GPU (CUDA execution provider)")),
+        Err(error) => REPORTED
+            .call_once(|| tracing::warn!("CUDA execution provider unavailable ({error}): models run on the CPU")),
+    }
 }

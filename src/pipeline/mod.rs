@@ -6,6 +6,7 @@
 //! does not know which. Each stage times itself; the ring and the channels count what they drop.
 
 pub mod timing;
+pub mod usage;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
