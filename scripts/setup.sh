@@ -50,6 +50,8 @@ if ! .venv/bin/python -c "import onnxruntime" >/dev/null 2>&1 \
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-runtime.txt
   cp requirements-runtime.txt .venv/.runtime-installed
 fi
+# ONNX Runtime's own telemetry stays off in everything run from here (the app sets it too).
+export ORT_DISABLE_TELEMETRY=1
 ORT_DYLIB_PATH="$(.venv/bin/python - <<'PY'
 import glob, os, onnxruntime
 capi = os.path.join(os.path.dirname(onnxruntime.__file__), "capi")

@@ -250,6 +250,13 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    // glimpse opens no network connection. Microsoft's ONNX Runtime builds (the PyPI wheel we
+    // load) upload telemetry from Linux too, starting while the runtime initialises, before any
+    // API call could switch it off; this variable, read at initialisation, stops all of it.
+    // SAFETY: no other thread exists yet to read the environment concurrently.
+    unsafe {
+        std::env::set_var(glimpse::inference::TELEMETRY_OFF_VARIABLE, "1");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("GLIMPSE_LOG").unwrap_or_else(|_| "warn".into()),

@@ -232,6 +232,8 @@ fn a_slow_disk_costs_recorded_frames_not_analysis() {
     assert!(stderr(&output).contains("frames were not recorded"), "{}", stderr(&output));
 }
 
+/// ONNX Runtime's wheel uploads telemetry within seconds of starting unless told not to, so the
+/// run is long enough (30 s of video) for an upload to show.
 #[test]
 fn recording_opens_no_network_connection() {
     let tmp = tempfile::tempdir().unwrap();
@@ -240,7 +242,7 @@ fn recording_opens_no_network_connection() {
         .args(["-f", "-e", "trace=socket,connect,execve,sendto,sendmmsg,openat", "-s", "120", "-o"])
         .arg(&log)
         .arg(env!("CARGO_BIN_EXE_glimpse"))
-        .args(["analyse", "synthetic", "--seconds", "14", "--record", "--out"])
+        .args(["analyse", "synthetic", "--seconds", "30", "--record", "--out"])
         .arg(tmp.path().join("session")));
     assert!(output.status.success(), "strace (apt package strace) must run glimpse: {}", stderr(&output));
     let calls = std::fs::read_to_string(&log).unwrap();

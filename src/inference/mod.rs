@@ -14,7 +14,7 @@ mod sha256;
 pub use contract::{Contract, TensorSpec, load_session};
 pub use landmarks::{LANDMARK_COUNT, LANDMARK_CROP, Landmarker};
 pub use mer::{MER_CLASSES, MER_INPUT_SHAPE, Recogniser};
-pub use runtime::{Runtime, locate_runtime, runtime, search_roots};
+pub use runtime::{Runtime, TELEMETRY_OFF_VARIABLE, locate_runtime, runtime, search_roots};
 pub use sha256::{Sha256, sha256_file, sha256_hex};
 
 use std::path::{Path, PathBuf};

@@ -58,6 +58,10 @@ pub fn locate_runtime() -> Result<PathBuf, InferenceError> {
     })
 }
 
+/// Set to `1` before ONNX Runtime initialises, it turns the runtime's telemetry off completely
+/// (ONNX Runtime >= 1.29 on Linux); the API switch alone leaves the start-up upload.
+pub const TELEMETRY_OFF_VARIABLE: &str = "ORT_DISABLE_TELEMETRY";
+
 static RUNTIME: OnceLock<Result<Runtime, InferenceError>> = OnceLock::new();
 
 /// Loads ONNX Runtime once per process; later calls return the first outcome.
@@ -68,7 +72,8 @@ pub fn runtime() -> Result<&'static Runtime, InferenceError> {
             let load_error = |reason: String| InferenceError::RuntimeLoad { path: library.clone(), reason };
             let builder = ort::init_from(&library).map_err(|e| load_error(e.to_string()))?;
             // Microsoft's builds (the PyPI wheel) send usage telemetry unless told not to; glimpse
-            // opens no network connection (tests/recording.rs checks it with strace).
+            // opens no network connection (tests/recording.rs checks it with strace). The API
+            // switch covers what follows; `TELEMETRY_OFF_VARIABLE` (set by `main`) what precedes.
             let environment = builder.with_name("glimpse").with_telemetry(false).build().map_err(|e| load_error(e.to_string()))?;
             Ok(Runtime { library, environment })
         })
