@@ -80,6 +80,10 @@ enum Command {
         /// Align the face crop by the tracked `box` (default) or by the `landmarks`.
         #[arg(long, default_value = "box")]
         align_by: glimpse::face::AlignBy,
+        /// The flow between face crops: `onnx` (models/flow.onnx), `dis`, `farneback` or
+        /// `tvl1` (OpenCV); default: the one that measured better (see the README).
+        #[arg(long)]
+        flow: Option<glimpse::motion::FlowMethod>,
         #[command(flatten)]
         synth: SynthArgs,
     },
@@ -146,6 +150,24 @@ enum Command {
 
 #[derive(Subcommand)]
 enum EvalCommand {
+    /// End-point error and time per pair of each flow estimator (flow.onnx, DIS, Farneback,
+    /// Dual TV-L1) on synthetic face sequences against the renderer's true motion.
+    Flow {
+        /// Number of synthetic videos (seeds 1..=N).
+        #[arg(long, default_value_t = 3)]
+        seeds: u64,
+        /// Length of each video.
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 30.0)]
+        fps: f64,
+        /// Only these methods (repeatable; default: all four).
+        #[arg(long = "flow")]
+        flows: Vec<glimpse::motion::FlowMethod>,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Score the spotter on synthetic videos (precision, recall, F1 at IoU >= 0.5, false alarms
     /// per minute) and count its micro events on real videos without micro-expressions.
     Spotting {
@@ -174,6 +196,9 @@ enum EvalCommand {
         /// Align the face crop by the tracked `box` (default) or by the `landmarks`.
         #[arg(long, default_value = "box")]
         align_by: glimpse::face::AlignBy,
+        /// The flow between face crops: `onnx`, `dis`, `farneback` or `tvl1` (default: as `analyse`).
+        #[arg(long)]
+        flow: Option<glimpse::motion::FlowMethod>,
         #[command(flatten)]
         spotting: SpotArgs,
     },
@@ -294,7 +319,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let window = WindowFlags { quit_after, fullscreen, follow_events };
             live(options, headless, window, &stop)?;
         }
-        Some(Command::Analyse { input, out, paced, max_seconds, json, no_event_images, record, spotting, landmarks, align_by, synth }) => {
+        Some(Command::Analyse { input, out, paced, max_seconds, json, no_event_images, record, spotting, landmarks, align_by, flow, synth }) => {
             let landmarks = match landmarks.as_str() {
                 "auto" => glimpse::pipeline::LandmarkSetting::Auto,
                 "off" => glimpse::pipeline::LandmarkSetting::Off,
@@ -311,6 +336,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 progress: interactive,
                 landmarks,
                 align_by,
+                flow: flow.unwrap_or_default(),
                 record,
             };
             let outcome = commands::analyse::run(&options, &stop)?;
@@ -383,7 +409,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", commands::bench::format(&report));
             }
         }
-        Some(Command::Eval { what: EvalCommand::Spotting { seeds, seconds, fps, videos, no_videos, work, json, align_by, spotting } }) => {
+        Some(Command::Eval { what: EvalCommand::Flow { seeds, seconds, fps, flows, json } }) => {
+            let methods = if flows.is_empty() { glimpse::motion::FlowMethod::ALL.to_vec() } else { flows };
+            let report = commands::eval_flow::run(&commands::eval_flow::FlowEvalOptions { seeds, seconds, fps, methods })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).context("formatting the report")?);
+            } else {
+                print!("{}", commands::eval_flow::format(&report));
+            }
+        }
+        Some(Command::Eval { what: EvalCommand::Spotting { seeds, seconds, fps, videos, no_videos, work, json, align_by, flow, spotting } }) => {
             let options = commands::eval::SpottingEvalOptions {
                 seeds,
                 seconds,
@@ -392,6 +427,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 work,
                 spotting: spotting.config(),
                 align_by,
+                flow: flow.unwrap_or_default(),
                 progress: interactive,
             };
             let report = commands::eval::spotting(&options, &stop)?;

@@ -162,3 +162,30 @@ fn a_broken_or_missing_landmark_model_is_named_and_a_missing_default_falls_back(
     assert_eq!(row.split(',').nth(4), Some("1"), "{row}");
     assert!(row.split(',').skip(5).take(136).all(str::is_empty), "{row}");
 }
+
+#[test]
+fn flow_methods_are_selectable_and_a_missing_flow_model_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = |flow: &str, models: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_glimpse"))
+            .args(["analyse", "synthetic", "--seconds", "1", "--events", "0", "--macro-events", "0", "--flow", flow, "--out"])
+            .arg(&out)
+            .env("GLIMPSE_MODELS", models)
+            .output()
+            .unwrap()
+    };
+    let empty = dir.path().join("no-models");
+    std::fs::create_dir(&empty).unwrap();
+    assert_clean_failure(&run("onnx", &empty), &["flow.onnx", "does not exist"]);
+    let output = run("optical", &empty);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("unknown flow method 'optical'"), "{}", stderr(&output));
+
+    // The shipped model runs the pipeline end to end, and session.json says which flow ran.
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let output = run("onnx", &models);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let session = std::fs::read_to_string(out.join("session.json")).unwrap();
+    assert!(session.contains("\"flow\": \"onnx\""), "{session}");
+}

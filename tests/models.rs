@@ -183,7 +183,9 @@ fn glimpse_models_lists_each_model_with_sha256_contract_and_status() {
     assert!(listing.contains(&sha), "{listing}");
     assert!(listing.contains("face [N, 1, 96, 96] -> points [N, 68, 2]"), "{listing}");
     assert!(listing.contains("motion [N, 3, 28, 28] -> logits [N, 3]"), "{listing}");
-    assert_eq!(listing.matches("loaded, contract checked").count(), 2, "{listing}");
+    assert!(listing.contains("previous [N, 1, 128, 128], current [N, 1, 128, 128] -> flow [N, 2, 128, 128]"), "{listing}");
+    assert!(listing.contains(&sha256_file(&models_dir().join("flow.onnx")).unwrap()), "{listing}");
+    assert_eq!(listing.matches("loaded, contract checked").count(), 3, "{listing}");
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("landmarks.onnx"), b"garbage").unwrap();
@@ -193,4 +195,83 @@ fn glimpse_models_lists_each_model_with_sha256_contract_and_status() {
     assert_eq!(broken.len(), 2, "{listing}");
     assert!(broken[0].contains("landmarks.onnx") && broken[0].contains("cannot load model"), "{listing}");
     assert!(broken[1].contains("mer.onnx") && broken[1].contains("'motion'") && broken[1].contains("'face'"), "{listing}");
+}
+
+// ---------------------------------------------------------------- flow.onnx
+
+use glimpse::inference::{FLOW_CROP, OnnxFlow};
+use glimpse::motion::FlowEstimator;
+use opencv::prelude::MatTraitConst;
+
+fn flow_golden() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(models_dir().join("flow.golden.json")).unwrap()).unwrap()
+}
+
+fn golden_crop(golden: &serde_json::Value, key: &str) -> Vec<f32> {
+    let mut values = Vec::new();
+    flatten(&golden[key], &mut values);
+    assert_eq!(values.len(), FLOW_CROP * FLOW_CROP, "{key}");
+    values
+}
+
+#[test]
+fn flow_model_reproduces_its_golden_outputs_through_the_estimator() {
+    let golden = flow_golden();
+    assert_eq!(golden["sha256"].as_str().unwrap(), sha256_file(&models_dir().join("flow.onnx")).unwrap());
+    let (previous, current) = (golden_crop(&golden, "previous"), golden_crop(&golden, "current"));
+    let mut flow = OnnxFlow::load(&models_dir().join("flow.onnx")).unwrap();
+    let field = flow.flow(&previous, &current).unwrap();
+    assert_eq!((field.width, field.height), (FLOW_CROP, FLOW_CROP));
+
+    // The same pair as the pipeline hands it over: 8-bit Mats through the FlowEstimator trait.
+    let mat = |values: &[f32]| {
+        let bytes: Vec<u8> = values.iter().map(|&v| v as u8).collect();
+        opencv::core::Mat::new_rows_cols_with_data(FLOW_CROP as i32, FLOW_CROP as i32, &bytes).unwrap().try_clone().unwrap()
+    };
+    let through_trait = flow.estimate(&mat(&previous), &mat(&current)).unwrap();
+    assert_eq!(through_trait, field);
+
+    let step = golden["grid_step"].as_u64().unwrap() as usize;
+    let tolerance = golden["tolerance"].as_f64().unwrap() as f32;
+    let grid = golden["flow_grid"].as_array().unwrap();
+    let mut compared = 0;
+    for (channel, values) in [&field.u, &field.v].into_iter().enumerate() {
+        for (row, line) in grid[channel].as_array().unwrap().iter().enumerate() {
+            for (col, want) in line.as_array().unwrap().iter().enumerate() {
+                let got = values[row * step * FLOW_CROP + col * step];
+                let want = want.as_f64().unwrap() as f32;
+                assert!((got - want).abs() <= tolerance, "channel {channel} at ({}, {}): {got} vs golden {want}", col * step, row * step);
+                compared += 1;
+            }
+        }
+    }
+    assert_eq!(compared, 2 * (FLOW_CROP / step) * (FLOW_CROP / step));
+    // A coarse sanity check on a texture that is not a face: the golden pair moves (1.2, -0.5)
+    // px plus a bump, (1.26, -0.44) px on average; the model's mean flow is within 0.35 px.
+    let mean = |values: &[f32]| values.iter().sum::<f32>() / values.len() as f32;
+    assert!((mean(&field.u) - 1.26).abs() < 0.35 && (mean(&field.v) + 0.44).abs() < 0.35, "{} {}", mean(&field.u), mean(&field.v));
+}
+
+#[test]
+fn a_missing_corrupt_or_wrong_shaped_flow_model_or_input_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("flow.onnx");
+    let error = OnnxFlow::load(&missing).err().expect("a missing model must be refused").to_string();
+    assert!(error.contains("flow.onnx") && error.contains("does not exist"), "{error}");
+
+    let corrupt = dir.path().join("corrupt-flow.onnx");
+    std::fs::write(&corrupt, b"definitely not protobuf").unwrap();
+    let error = OnnxFlow::load(&corrupt).err().expect("a corrupt model must be refused").to_string();
+    assert!(error.contains("corrupt-flow.onnx") && error.contains("cannot load model"), "{error}");
+
+    // landmarks.onnx is a valid model with another contract.
+    let error = OnnxFlow::load(&models_dir().join("landmarks.onnx")).err().expect("wrong model").to_string();
+    assert!(error.contains("landmarks.onnx") && error.contains("the number of inputs"), "{error}");
+
+    let mut flow = OnnxFlow::load(&models_dir().join("flow.onnx")).unwrap();
+    let error = flow.flow(&[0.0; 10], &[0.0; FLOW_CROP * FLOW_CROP]).unwrap_err().to_string();
+    assert!(error.contains("'previous' has 10 values") && error.contains("16384"), "{error}");
+    let small = opencv::core::Mat::new_rows_cols_with_default(96, 96, opencv::core::CV_8UC1, 0.into()).unwrap();
+    let error = flow.estimate(&small, &small).unwrap_err().to_string();
+    assert!(error.contains("flow.onnx") && error.contains("128x128") && error.contains("96x96"), "{error}");
 }

@@ -36,6 +36,7 @@ pub struct AnalyseOptions {
     /// Where the landmarks come from.
     pub landmarks: LandmarkSetting,
     pub align_by: crate::face::AlignBy,
+    pub flow: crate::motion::FlowMethod,
     /// Record the session's video (`DIR/video.mp4`), on a time line starting at its first frame.
     pub record: bool,
 }
@@ -70,6 +71,7 @@ pub fn run(options: &AnalyseOptions, stop: &StopFlag) -> Result<AnalyseOutcome, 
         mer_model: recognition_model(&mut warnings)?,
         landmarks: options.landmarks.clone(),
         face: crate::face::FaceConfig { align_by: options.align_by, ..Default::default() },
+        motion: crate::motion::MotionConfig { flow: options.flow, ..Default::default() },
         keep_images: options.record,
         ..PipelineConfig::default()
     };

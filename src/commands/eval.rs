@@ -28,6 +28,7 @@ pub struct SpottingEvalOptions {
     pub work: Option<PathBuf>,
     pub spotting: SpotterConfig,
     pub align_by: crate::face::AlignBy,
+    pub flow: crate::motion::FlowMethod,
     pub progress: bool,
 }
 
@@ -108,6 +109,7 @@ pub struct SpottingReport {
     pub seconds: f64,
     pub fps: f64,
     pub sensitivity: f32,
+    pub flow: crate::motion::FlowMethod,
     pub micro: Matches,
     pub macro_: Matches,
     pub neutral_false_alarms_per_minute: f64,
@@ -208,6 +210,7 @@ fn pipeline_config(options: &SpottingEvalOptions) -> PipelineConfig {
         spotting: options.spotting,
         mer_model: None,
         face: crate::face::FaceConfig { align_by: options.align_by, ..Default::default() },
+        motion: crate::motion::MotionConfig { flow: options.flow, ..Default::default() },
         ..PipelineConfig::default()
     }
 }
@@ -317,6 +320,7 @@ fn run_spotting(options: &SpottingEvalOptions, work: &Path, stop: &StopFlag) -> 
         seconds: options.seconds,
         fps: options.fps,
         sensitivity: options.spotting.sensitivity,
+        flow: options.flow,
         micro,
         macro_,
         neutral_false_alarms_per_minute: if neutral_minutes > 0.0 { alarms as f64 / neutral_minutes } else { 0.0 },
@@ -347,8 +351,8 @@ pub fn format_spotting(report: &SpottingReport) -> String {
     let m = &report.micro;
     let _ = writeln!(
         out,
-        "synthetic: {} videos x {:.0} s at {:.0} fps, sensitivity {}",
-        report.seeds, report.seconds, report.fps, report.sensitivity
+        "synthetic: {} videos x {:.0} s at {:.0} fps, sensitivity {}, flow {}",
+        report.seeds, report.seconds, report.fps, report.sensitivity, report.flow
     );
     let _ = writeln!(
         out,

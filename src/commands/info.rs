@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use crate::capture::list_cameras;
-use crate::inference::{LANDMARKS_FILE, MER_FILE, inspect_model, runtime};
+use crate::inference::{FLOW_FILE, LANDMARKS_FILE, MER_FILE, inspect_model, runtime};
 
 use super::CommandError;
 
@@ -20,7 +20,7 @@ pub fn cameras() -> Result<String, CommandError> {
 }
 
 /// The model files glimpse uses, by name.
-pub const MODEL_FILES: [&str; 3] = [LANDMARKS_FILE, "flow.onnx", MER_FILE];
+pub const MODEL_FILES: [&str; 3] = [LANDMARKS_FILE, FLOW_FILE, MER_FILE];
 
 pub use crate::inference::models_dir;
 

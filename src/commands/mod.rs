@@ -3,6 +3,7 @@
 pub mod analyse;
 pub mod bench;
 pub mod eval;
+pub mod eval_flow;
 pub mod info;
 pub mod live;
 pub mod report;

@@ -6,12 +6,14 @@
 //! checked against its contract (input and output names and shapes) when it is loaded.
 
 mod contract;
+mod flow;
 mod landmarks;
 mod mer;
 mod runtime;
 mod sha256;
 
 pub use contract::{Contract, TensorSpec, load_session};
+pub use flow::{FLOW_CROP, OnnxFlow};
 pub use landmarks::{LANDMARK_COUNT, LANDMARK_CROP, Landmarker};
 pub use mer::{MER_CLASSES, MER_INPUT_SHAPE, Recogniser};
 pub use runtime::{Runtime, TELEMETRY_OFF_VARIABLE, locate_runtime, runtime, search_roots};
@@ -21,6 +23,8 @@ use std::path::{Path, PathBuf};
 
 /// The landmark model's file name in `models/`.
 pub const LANDMARKS_FILE: &str = "landmarks.onnx";
+/// The optical-flow model's file name in `models/`.
+pub const FLOW_FILE: &str = "flow.onnx";
 /// The MER model's file name in `models/`.
 pub const MER_FILE: &str = "mer.onnx";
 
@@ -65,6 +69,7 @@ pub fn inspect_model(name: &str, path: &Path) -> ModelInfo {
     };
     let contract = match name {
         LANDMARKS_FILE => Some(landmarks::LANDMARK_CONTRACT),
+        FLOW_FILE => Some(flow::FLOW_CONTRACT),
         MER_FILE => Some(mer::MER_CONTRACT),
         _ => None,
     };

@@ -79,3 +79,19 @@ impl FlowEstimator for DisFlow {
         MotionField::from_mat(&flow)
     }
 }
+
+/// OpenCV's Farneback flow with the settings of OpenCV's own example (pyramid scale 0.5, 3
+/// levels, 15-px window, 3 iterations, polynomial 5 / 1.2), for comparison (`--flow farneback`).
+pub struct FarnebackFlow;
+
+impl FlowEstimator for FarnebackFlow {
+    fn name(&self) -> &str {
+        "farneback"
+    }
+
+    fn estimate(&mut self, previous: &Mat, current: &Mat) -> Result<MotionField, MotionError> {
+        let mut flow = Mat::default();
+        video::calc_optical_flow_farneback(previous, current, &mut flow, 0.5, 3, 15, 3, 5, 1.2, 0)?;
+        MotionField::from_mat(&flow)
+    }
+}

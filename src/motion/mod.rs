@@ -4,7 +4,7 @@
 mod flow;
 mod regions;
 
-pub use flow::{DisFlow, FlowEstimator, MotionField};
+pub use flow::{DisFlow, FarnebackFlow, FlowEstimator, MotionField};
 pub use regions::{Region, RegionMasks, RegionMotion, RegionSignals};
 
 use std::collections::VecDeque;
@@ -217,11 +217,54 @@ pub struct MotionConfig {
     /// Motion is measured between each crop and the crop this long before it: about half the
     /// rise of a micro-expression, so onset and release both show.
     pub lag_ms: f64,
+    /// What measures the flow between the two crops.
+    pub flow: FlowMethod,
 }
 
 impl Default for MotionConfig {
     fn default() -> Self {
-        Self { lag_ms: 100.0 }
+        Self { lag_ms: 100.0, flow: FlowMethod::default() }
+    }
+}
+
+/// The flow estimator the motion stage uses (`--flow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowMethod {
+    /// OpenCV's DIS with the settings of [`DisFlow`]. The default: it measures better than
+    /// `flow.onnx` in end-point error and spotting F1 (`models/flow.md`).
+    #[default]
+    Dis,
+    /// The project's flow model, `models/flow.onnx`.
+    Onnx,
+    /// OpenCV's Farneback ([`FarnebackFlow`]), for comparison.
+    Farneback,
+    /// OpenCV's Dual TV-L1 with its default parameters (the MER input's flow), for comparison.
+    Tvl1,
+}
+
+impl FlowMethod {
+    pub const ALL: [FlowMethod; 4] = [FlowMethod::Onnx, FlowMethod::Dis, FlowMethod::Farneback, FlowMethod::Tvl1];
+}
+
+impl std::fmt::Display for FlowMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FlowMethod::Dis => "dis",
+            FlowMethod::Onnx => "onnx",
+            FlowMethod::Farneback => "farneback",
+            FlowMethod::Tvl1 => "tvl1",
+        })
+    }
+}
+
+impl std::str::FromStr for FlowMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        FlowMethod::ALL
+            .into_iter()
+            .find(|m| m.to_string() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| format!("unknown flow method '{s}' (expected onnx, dis, farneback or tvl1)"))
     }
 }
 

@@ -23,7 +23,7 @@ use crate::capture::{
 };
 use crate::face::{FaceConfig, FaceError, FaceResult, FaceStage, FaceTrack};
 use crate::inference::{InferenceError, Recogniser};
-use crate::motion::{DisFlow, FlowEstimator, FrameMotion, MotionAnalyser, MotionConfig, MotionError, MotionStage};
+use crate::motion::{DisFlow, FlowEstimator, FlowMethod, FrameMotion, MotionAnalyser, MotionConfig, MotionError, MotionStage};
 use crate::recognition::{AnalysedEvent, EventAnalyser, RecognitionError};
 use crate::spotting::{Calibration, EventFrames, SpotSample, SpotterConfig, SpotterCounters, SpottingStage};
 
@@ -110,6 +110,18 @@ impl LandmarkSetting {
             }
         }
     }
+}
+
+/// The flow estimator `method` names; the model is found like the other models, and a missing
+/// or broken one is an error naming the file.
+pub fn flow_estimator(method: FlowMethod) -> Result<Box<dyn FlowEstimator>, PipelineError> {
+    use crate::inference::{FLOW_FILE, OnnxFlow, models_dir};
+    Ok(match method {
+        FlowMethod::Dis => Box::new(DisFlow::new()?),
+        FlowMethod::Onnx => Box::new(OnnxFlow::load(&models_dir().join(FLOW_FILE))?),
+        FlowMethod::Farneback => Box::new(crate::motion::FarnebackFlow),
+        FlowMethod::Tvl1 => Box::new(crate::recognition::TvL1Flow::new()?),
+    })
 }
 
 impl Default for PipelineConfig {
@@ -252,7 +264,7 @@ impl Pipeline {
     /// Builds every stage (so configuration errors surface before any thread starts), then
     /// starts the threads.
     pub fn start(source: Box<dyn Source>, config: PipelineConfig) -> Result<Self, PipelineError> {
-        let flow: Box<dyn FlowEstimator> = Box::new(DisFlow::new()?);
+        let flow = flow_estimator(config.motion.flow)?;
         let mut face = FaceStage::new(config.face.clone())?;
         if let Some(landmarker) = config.landmarks.load()? {
             face = face.with_landmarks(Box::new(landmarker));

@@ -597,6 +597,40 @@ impl SyntheticFace {
         out
     }
 
+    /// The true motion between two rendered frames: for each frame-pixel point `p` of 0-based
+    /// frame `from`, where that point of the face is in frame `to` (frame pixels), as the
+    /// renderer draws both (head motion and expressions; with `expressions` false, head motion
+    /// alone). `None` where a blink moves the point in either frame (an occluding eyelid has no
+    /// flow). Camera noise is not motion and is not in it.
+    pub fn point_motion(&self, from: u64, to: u64, points: &[[f32; 2]], expressions: bool) -> Vec<Option<[f32; 2]>> {
+        let comps = |index| if expressions { self.active_components(index) } else { Vec::new() };
+        let (comps_from, comps_to) = (comps(from), comps(to));
+        let closures = [self.blink_closure(from), self.blink_closure(to)];
+        let (pose_from, pose_to) = (self.head_pose(from), self.head_pose(to));
+        let a = self.head_inverse(&pose_from);
+        points
+            .iter()
+            .map(|&[x, y]| {
+                let p = [a[0] * x + a[1] * y + a[2], a[3] * x + a[4] * y + a[5]];
+                // The renderer's inverse of p = q + D(q): the same three fixed-point steps.
+                let mut q = p;
+                if !comps_from.is_empty() {
+                    for _ in 0..3 {
+                        let d = self.displacement_at(&comps_from, q);
+                        q = [p[0] - d[0], p[1] - d[1]];
+                    }
+                }
+                for c in closures.into_iter().filter(|&c| c > 0.0) {
+                    if self.eyes.iter().any(|eye| eye.backward(c, q) != q) {
+                        return None;
+                    }
+                }
+                let d = self.displacement_at(&comps_to, q);
+                Some(self.head_forward(&pose_to, [q[0] + d[0], q[1] + d[1]]))
+            })
+            .collect()
+    }
+
     /// Expression-only motion of frame `index` relative to the neutral face at the same head
     /// pose, as CV_32F (u, v) fields of size width x height in frame pixels. The field is
     /// sampled at the neutral-at-pose pixel (forward flow from the neutral face to the rendered

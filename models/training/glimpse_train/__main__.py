@@ -10,6 +10,9 @@
   landmarks-export   -> models/landmarks.onnx + models/landmarks.golden.json
   landmarks-eval     NME on 300-W helen_test and YTF test (ours and the teacher), speed
   landmarks-jitter   landmark jitter on still faces from frames.csv written by `glimpse analyse`
+  flow-train       train the optical-flow model on synthesised face pairs -> cache/flow_*.pt
+  flow-export      -> models/flow.onnx + models/flow.golden.json
+  flow-eval        EPE and time per pair on the held-out pairs: ours, DIS, Farneback, Dual TV-L1
 """
 import sys
 
@@ -17,7 +20,8 @@ COMMANDS = {"eval-reference": "eval_reference", "loso": "loso", "eval": "eval", 
             "make-fixture": "make_fixture",
             "landmarks-teacher": "landmarks_teacher", "landmarks-train": "landmarks_train",
             "landmarks-export": "landmarks_export", "landmarks-eval": "landmarks_eval",
-            "landmarks-jitter": "landmarks_jitter"}
+            "landmarks-jitter": "landmarks_jitter",
+            "flow-train": "flow_train", "flow-export": "flow_export", "flow-eval": "flow_eval"}
 
 
 def main():

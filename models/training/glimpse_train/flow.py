@@ -1,0 +1,407 @@
+"""The optical-flow model (`models/flow.onnx`): training pairs synthesised from real faces, the
+network, and the classical baselines it is compared with. See `models/flow.md`.
+
+Crops (the contract the Rust side feeds, `src/motion/mod.rs`): the pipeline's 128-px canonical
+grayscale crop of `src/face/template.rs` (frame -> crop similarity, bilinear, replicated
+border), two crops 100 ms apart. The network returns the flow taking `previous` to `current`
+(`current(x + u, y + v) ~ previous(x, y)`, OpenCV's convention) in crop pixels.
+
+A training pair is made from one face image: crop A is the canonical crop with a small random
+similarity error (the tracker's box is never exact); crop B is A's face deformed by a random
+smooth field: Gaussian AU-like displacement bumps (and local stretches) of 0.2-4 px around
+brows, eyes, nose, cheeks and mouth, then a small global similarity (head motion). Both crops
+are one bilinear sample of the source image (no double interpolation), then get the same
+blur/resolution loss and independent noise, JPEG and brightness flicker. The ground truth is
+the forward flow of that field, solved exactly (the bumps are analytic; a fixed-point solve
+inverts the backward map).
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .data import default_shared
+from .landmarks import CACHE, TEMPLATE, box_similarity, compose, fit_similarity, invert, load_set
+
+SIZE = 128                 # the pipeline's aligned crop (src/pipeline: crop_size)
+HELD_OUT_MOD = 10          # LFW people with crc32(name) % 10 == 0 are held out (plus 300-W helen_test)
+
+# AU-relevant template points (iBUG indices) where local motion is centred.
+AU_POINTS = {
+    "brows": list(range(17, 27)),
+    "eyes": [37, 38, 40, 41, 43, 44, 46, 47],
+    "nose": [27, 29, 31, 33, 35],
+    "cheeks": [2, 3, 13, 14, 31, 35],
+    "mouth": list(range(48, 60)) + [62, 66],
+    "chin": [7, 8, 9, 57],
+}
+
+
+# ---------------------------------------------------------------- faces
+@dataclass
+class FacePool:
+    images: list          # grayscale uint8 source images
+    to_crop: np.ndarray   # [N,2,3] source -> canonical 128 crop
+    ids: list             # person / image id
+    held_out: np.ndarray  # [N] bool
+
+
+def lfw_person(name: str) -> str:
+    """Aaron_Eckhart_0001.jpg -> Aaron_Eckhart."""
+    return Path(name).stem.rsplit("_", 1)[0]
+
+
+def is_held_out_person(person: str) -> bool:
+    return zlib.crc32(person.encode()) % HELD_OUT_MOD == 0
+
+
+CASCADE = "/usr/share/opencv4/haarcascades/haarcascade_frontalface_default.xml"
+
+
+def haar_cascade():
+    import cv2
+
+    path = CASCADE if Path(CASCADE).is_file() else str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml")
+    return cv2.CascadeClassifier(path)
+
+
+def lfw_similarity(cascade, gray: np.ndarray) -> np.ndarray | None:
+    """The pipeline's default alignment for an LFW face: the Haar box (largest detection near
+    the image centre) -> canonical crop, as `Similarity::from_box`."""
+    h, w = gray.shape
+    faces = [f for f in cascade.detectMultiScale(gray, 1.1, 4, minSize=(40, 40))
+             if abs(f[0] + f[2] / 2 - w / 2) < w * 0.2 and abs(f[1] + f[3] / 2 - h / 2) < h * 0.2]
+    if not faces:
+        return None
+    return box_similarity([float(v) for v in max(faces, key=lambda f: f[2] * f[3])])
+
+
+def build_pool(shared=None, lfw_limit: int = 0) -> FacePool:
+    """LFW (Haar-box alignment, as the pipeline's default) and 300-W (alignment on the labelled
+    landmarks, as `--align-by landmarks`). Held out: LFW people by name hash, 300-W helen_test.
+    The similarities are cached in cache/flow_faces.npz (derived geometry only, no pixels)."""
+    import cv2
+
+    root = Path(shared or default_shared()) / "data" / "faces" / "lfw"
+    names = sorted(p.name for p in root.glob("*.jpg"))
+    if lfw_limit:
+        names = names[:lfw_limit]
+    cache = CACHE / "flow_faces.npz"
+    cached = {}
+    if cache.is_file():
+        z = np.load(cache)
+        cached = dict(zip(z["names"].tolist(), z["m"]))
+    images, ms, ids, held = [], [], [], []
+    cascade = None
+    new = {}
+    for n in names:
+        gray = cv2.imread(str(root / n), cv2.IMREAD_GRAYSCALE)
+        if gray is None:
+            raise FileNotFoundError(root / n)
+        m = cached.get(n)
+        if m is None:
+            cascade = cascade or haar_cascade()
+            m = lfw_similarity(cascade, gray)
+            m = np.full((2, 3), np.nan) if m is None else m
+            new[n] = m
+        if np.isnan(m).any():
+            continue
+        images.append(gray)
+        ms.append(m)
+        ids.append(f"lfw:{lfw_person(n)}")
+        held.append(is_held_out_person(lfw_person(n)))
+    if new:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        allm = {**cached, **new}
+        np.savez(cache, names=np.array(list(allm)), m=np.array(list(allm.values())))
+    for subsets, h in ((("afw", "helen"), False), (("helen_test",), True)):
+        s = load_set("300w", subsets, shared)
+        for im, pts, name in zip(s.images, s.points, s.ids):
+            images.append(im)
+            ms.append(fit_similarity(pts, TEMPLATE))
+            ids.append(f"300w:{name}")
+            held.append(h)
+    return FacePool(images, np.array(ms), ids, np.array(held))
+
+
+# ---------------------------------------------------------------- fields
+def similarity_about_centre(rot: float, scale: float, tx: float, ty: float, c: float = SIZE / 2) -> np.ndarray:
+    a, b = math.cos(rot) * (1 + scale), math.sin(rot) * (1 + scale)
+    return np.array([[a, -b, c - (a * c - b * c) + tx], [b, a, c - (b * c + a * c) + ty]])
+
+
+@dataclass
+class Field:
+    """Local bumps (analytic) and a global similarity G, in crop pixels. The deformed face is
+    `B(y) = A(M(y))`, `M(y) = L(G^-1 y)`, with the local backward map `L(z) = z - D(z)`."""
+    centres: np.ndarray   # [K,2]
+    sigmas: np.ndarray    # [K]
+    vectors: np.ndarray   # [K,2] translation part (px)
+    mats: np.ndarray      # [K,2,2] local stretch/shear part (px per sigma)
+    g: np.ndarray         # [2,3] global similarity
+
+    def local_backward(self, x: np.ndarray, y: np.ndarray):
+        du = np.zeros_like(x)
+        dv = np.zeros_like(y)
+        for c, s, vec, m in zip(self.centres, self.sigmas, self.vectors, self.mats):
+            rx, ry = (x - np.float32(c[0])) / np.float32(s), (y - np.float32(c[1])) / np.float32(s)
+            g = np.exp(np.float32(-0.5) * (rx * rx + ry * ry))
+            du += g * (vec[0] + m[0, 0] * rx + m[0, 1] * ry)
+            dv += g * (vec[1] + m[1, 0] * rx + m[1, 1] * ry)
+        return du, dv
+
+    def forward_local(self, x: np.ndarray, y: np.ndarray, iterations: int = 10):
+        """F with x + F(x) = z, z - D(z) = x: the fixed point F = D(x + F) (a contraction: the
+        displacement gradient is kept under 0.45, so 10 steps leave < 0.002 px)."""
+        fu, fv = np.zeros_like(x), np.zeros_like(y)
+        if len(self.sigmas) == 0:
+            return fu, fv
+        for _ in range(iterations):
+            fu, fv = self.local_backward(x + fu, y + fv)
+        return fu, fv
+
+    def backward_map(self):
+        """M(y) on the crop grid, float32 maps (crop px of A)."""
+        ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+        gi = invert(self.g)
+        zx = gi[0, 0] * xs + gi[0, 1] * ys + gi[0, 2]
+        zy = gi[1, 0] * xs + gi[1, 1] * ys + gi[1, 2]
+        du, dv = self.local_backward(zx, zy)
+        return zx - du, zy - dv
+
+    def flow(self):
+        """Forward flow [2,128,128] (u, v) from A to B and the local part alone."""
+        ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+        fu, fv = self.forward_local(xs, ys)
+        px, py = xs + fu, ys + fv
+        g = self.g
+        u = g[0, 0] * px + g[0, 1] * py + g[0, 2] - xs
+        v = g[1, 0] * px + g[1, 1] * py + g[1, 2] - ys
+        return np.stack([u, v]).astype(np.float32), np.stack([fu, fv]).astype(np.float32)
+
+
+def random_field(rng: np.random.Generator) -> Field:
+    """0-5 AU-like bumps (peak 0.2-4 px, log-uniform; sigma 5-16 px) at jittered template points,
+    some with a local stretch; a small head motion (rotation ~0.6 deg, scale ~0.8 %, shift ~1 px)."""
+    k = int(rng.choice([0, 1, 2, 3, 4, 5], p=[0.12, 0.22, 0.24, 0.2, 0.14, 0.08]))
+    regions = list(AU_POINTS)
+    centres, sigmas, vectors, mats = [], [], [], []
+    for _ in range(k):
+        pts = AU_POINTS[regions[rng.integers(len(regions))]]
+        c = TEMPLATE[pts[rng.integers(len(pts))]] + rng.normal(0, 3, 2)
+        s = rng.uniform(5, 16)
+        amp = math.exp(rng.uniform(math.log(0.2), math.log(4.0)))
+        ang = rng.uniform(0, 2 * math.pi)
+        vec = amp * np.array([math.cos(ang), math.sin(ang)])
+        m = np.zeros((2, 2))
+        if rng.random() < 0.4:   # a local stretch/shear: |m| * sigma-units ~ amp
+            m = rng.normal(0, 1, (2, 2))
+            m *= amp * rng.uniform(0.3, 1.0) / max(np.abs(m).sum(1).max(), 1e-6)
+            vec *= rng.uniform(0, 1)
+        # keep the map invertible: the displacement gradient stays well below 1
+        grad = (np.abs(vec).max() + np.abs(m).max() * 2) / s
+        if grad > 0.45:
+            f = 0.45 / grad
+            vec, m = vec * f, m * f
+        centres.append(c)
+        sigmas.append(s)
+        vectors.append(vec)
+        mats.append(m)
+    if rng.random() < 0.08:
+        g = similarity_about_centre(0, 0, 0, 0)             # a perfectly still head
+    else:
+        g = similarity_about_centre(math.radians(np.clip(rng.normal(0, 0.6), -2, 2)),
+                                    float(np.clip(rng.normal(0, 0.008), -0.025, 0.025)),
+                                    *np.clip(rng.normal(0, 1.0, 2), -3.5, 3.5))
+    return Field(np.array(centres).reshape(-1, 2), np.array(sigmas), np.array(vectors).reshape(-1, 2),
+                 np.array(mats).reshape(-1, 2, 2), g)
+
+
+# ---------------------------------------------------------------- pairs
+def crop_jitter(rng: np.random.Generator) -> np.ndarray:
+    """Canonical crop -> jittered crop: the tracker's box error (scale +-5 %, shift ~3 px, roll ~2 deg)."""
+    return similarity_about_centre(math.radians(np.clip(rng.normal(0, 2), -6, 6)),
+                                   float(np.clip(rng.normal(0, 0.04), -0.1, 0.1)), *np.clip(rng.normal(0, 3, 2), -8, 8))
+
+
+def sample(src: np.ndarray, crop_to_src: np.ndarray, mx: np.ndarray, my: np.ndarray) -> np.ndarray:
+    """Bilinear sample of src at crop_to_src(mx, my), replicated border (as warpAffine does)."""
+    import cv2
+
+    a = crop_to_src
+    sx = (a[0, 0] * mx + a[0, 1] * my + a[0, 2]).astype(np.float32)
+    sy = (a[1, 0] * mx + a[1, 1] * my + a[1, 2]).astype(np.float32)
+    return cv2.remap(src.astype(np.float32), sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def degrade(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, strength: float = 1.0):
+    """Shared loss of detail (blur, lower resolution, contrast), then per-frame flicker, sensor
+    noise and JPEG: what a webcam does to two frames 100 ms apart."""
+    import cv2
+
+    pair = [a, b]
+    if rng.random() < 0.5:
+        s = rng.uniform(0.3, 1.2)
+        pair = [cv2.GaussianBlur(x, (0, 0), s) for x in pair]
+    if rng.random() < 0.3:
+        f = rng.uniform(0.45, 0.9)
+        n = int(SIZE * f)
+        pair = [cv2.resize(cv2.resize(x, (n, n), interpolation=cv2.INTER_AREA), (SIZE, SIZE),
+                           interpolation=cv2.INTER_LINEAR) for x in pair]
+    if rng.random() < 0.6:
+        gain, off, gamma = rng.uniform(0.6, 1.3), rng.uniform(-30, 30), rng.uniform(0.7, 1.4)
+        pair = [255.0 * np.clip((x * gain + off) / 255.0, 0, 1) ** gamma for x in pair]
+    out = []
+    for x in pair:
+        if rng.random() < 0.5:   # flicker / auto-exposure between frames
+            x = x * rng.uniform(0.97, 1.03) + rng.uniform(-3, 3)
+        if rng.random() < 0.8:
+            x = x + rng.normal(0, rng.uniform(0.5, 5.0) * strength, x.shape)
+        x = np.clip(x, 0, 255)
+        if rng.random() < 0.5:
+            q = int(rng.uniform(45, 95))
+            ok, enc = cv2.imencode(".jpg", x.astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, q])
+            x = cv2.imdecode(enc, cv2.IMREAD_GRAYSCALE).astype(np.float32)
+        out.append(np.round(x).astype(np.float32))   # the runtime's crops are uint8
+    return out
+
+
+def make_pair(src: np.ndarray, to_crop: np.ndarray, rng: np.random.Generator, field: Field | None = None):
+    """-> (previous [128,128] float32 0..255, current, flow [2,128,128], local flow [2,128,128])."""
+    crop_to_src = invert(compose(crop_jitter(rng), to_crop))
+    field = field or random_field(rng)
+    ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
+    a = sample(src, crop_to_src, xs, ys)
+    mx, my = field.backward_map()
+    b = sample(src, crop_to_src, mx, my)
+    a, b = degrade(a, b, rng)
+    flow, local = field.flow()
+    return a, b, flow, local
+
+
+def held_out_pairs(pool: FacePool, n: int = 400, seed: int = 123):
+    """The fixed held-out set: n pairs from held-out faces, pair i seeded by (seed, i)."""
+    idx = np.flatnonzero(pool.held_out)
+    pick = np.random.default_rng(seed).choice(idx, n, replace=len(idx) < n)
+    out = []
+    for i, j in enumerate(pick):
+        rng = np.random.default_rng([seed, i])
+        out.append((pool.ids[j],) + make_pair(pool.images[j], pool.to_crop[j], rng))
+    return out
+
+
+# ---------------------------------------------------------------- network
+CORR_RADIUS = 2
+
+
+def build_model():
+    import torch
+    from torch import nn
+    import torch.nn.functional as F
+
+    def cbr(i, o, k=3, s=1, d=1):
+        return nn.Sequential(nn.Conv2d(i, o, k, s, d * (k // 2), dilation=d, bias=False), nn.BatchNorm2d(o),
+                             nn.ReLU(inplace=True))
+
+    def dws(i, o, d=1):
+        """Depthwise 3x3 (dilation d) + pointwise, BN, ReLU; residual when shapes match."""
+        return nn.Sequential(nn.Conv2d(i, i, 3, 1, d, dilation=d, groups=i, bias=False), nn.BatchNorm2d(i),
+                             nn.ReLU(inplace=True), nn.Conv2d(i, o, 1, bias=False), nn.BatchNorm2d(o),
+                             nn.ReLU(inplace=True))
+
+    class Res(nn.Module):
+        def __init__(self, block):
+            super().__init__()
+            self.block = block
+
+        def forward(self, x):
+            return x + self.block(x)
+
+    class FlowNet(nn.Module):
+        """Shared encoder per frame to stride 2 (16 ch) and stride 4 (32 ch); a 5x5 local
+        correlation at stride 4 (+-8 crop px); a depthwise-separable decoder at 32x32 with
+        dilations for a wide smooth context; flow at stride 4, upsampled and refined at stride 2
+        with both frames' stride-2 features; bilinear to full size. Output in crop pixels."""
+
+        def __init__(self):
+            super().__init__()
+            self.e2 = nn.Sequential(cbr(1, 16, 3, 2))                          # 64
+            self.e4 = nn.Sequential(cbr(16, 32, 3, 2), Res(dws(32, 32)))        # 32
+            c = (2 * CORR_RADIUS + 1) ** 2
+            self.dec_in = cbr(32 + 32 + c, 48, 1)
+            self.dec = nn.Sequential(Res(dws(48, 48, 1)), Res(dws(48, 48, 2)), Res(dws(48, 48, 4)),
+                                     Res(dws(48, 48, 1)))
+            self.head4 = nn.Conv2d(48, 2, 3, 1, 1)
+            self.ref_in = cbr(16 + 16 + 2, 16, 1)
+            self.ref = nn.Sequential(Res(dws(16, 16, 1)), Res(dws(16, 16, 2)))
+            self.head2 = nn.Conv2d(16, 2, 3, 1, 1)
+
+        def forward(self, previous, current):
+            n = previous.shape[0]
+            x = torch.cat([previous, current], 0)
+            mean = x.mean(dim=(2, 3), keepdim=True)
+            std = ((x - mean) ** 2).mean(dim=(2, 3), keepdim=True).add(1.0).sqrt()
+            x = (x - mean) / std
+            f2 = self.e2(x)
+            f4 = self.e4(f2)
+            a2, b2 = f2[:n], f2[n:]
+            a4, b4 = f4[:n], f4[n:]
+            r = CORR_RADIUS
+            h, w = a4.shape[2], a4.shape[3]
+            bp = F.pad(b4, (r, r, r, r))
+            corr = [(a4 * bp[:, :, dy:dy + h, dx:dx + w]).mean(1, keepdim=True)
+                    for dy in range(2 * r + 1) for dx in range(2 * r + 1)]
+            y = self.dec(self.dec_in(torch.cat([a4, b4] + corr, 1)))
+            flow4 = self.head4(y) * 4.0                                           # crop px
+            up = F.interpolate(flow4, scale_factor=2.0, mode="bilinear", align_corners=False)
+            z = self.ref(self.ref_in(torch.cat([a2, b2, up * 0.25], 1)))
+            flow2 = up + self.head2(z)
+            return F.interpolate(flow2, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+    return FlowNet()
+
+
+def epe(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean end-point error over the pixels (of mask, if given); pred/truth [2,H,W]."""
+    e = np.sqrt(((pred - truth) ** 2).sum(0))
+    return float(e[mask].mean()) if mask is not None else float(e.mean())
+
+
+# ---------------------------------------------------------------- classical baselines
+class Classical:
+    """OpenCV flows on uint8 crops, as the Rust side runs them: DIS with the settings of `DisFlow`
+    and Farneback as `FarnebackFlow` (src/motion/flow.rs), Dual TV-L1 with the parameters of
+    `TvL1Flow` (src/recognition/input.rs)."""
+
+    def __init__(self):
+        import cv2
+
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        dis.setFinestScale(0)
+        dis.setPatchSize(8)
+        dis.setPatchStride(4)
+        dis.setGradientDescentIterations(12)
+        dis.setVariationalRefinementIterations(5)
+        dis.setUseMeanNormalization(True)
+        dis.setUseSpatialPropagation(True)
+        self.dis = dis
+        self.tvl1 = cv2.optflow.DualTVL1OpticalFlow_create(0.25, 0.15, 0.3, 5, 5, 0.01, 30, 10, 0.8, 0.0, 5, False)
+
+    def run(self, method: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        import cv2
+
+        a8, b8 = a.astype(np.uint8), b.astype(np.uint8)
+        if method == "dis":
+            f = self.dis.calc(a8, b8, None)
+        elif method == "farneback":
+            # OpenCV's example settings, as FarnebackFlow (src/motion/flow.rs)
+            f = cv2.calcOpticalFlowFarneback(a8, b8, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        elif method == "tvl1":
+            f = self.tvl1.calc(a8, b8, None)
+        else:
+            raise ValueError(method)
+        return f.transpose(2, 0, 1)

@@ -1,0 +1,95 @@
+"""`python -m glimpse_train flow-export [--weights cache/flow_s0.pt]`: export the trained flow
+model to models/flow.onnx and write models/flow.golden.json: a pair of crops from a formula
+(integers 0..255, stored; see `golden_pair`) and the onnxruntime flow on a 4-px grid (every
+4th row and column, both channels; tolerance 1e-3 px), with the model's sha256.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .export import MODELS_DIR, OPSET, ort_session
+from .flow import SIZE, build_model
+from .landmarks import CACHE
+
+GRID = 4   # golden outputs at every GRID-th pixel
+
+
+def golden_pair() -> tuple[np.ndarray, np.ndarray]:
+    """previous = round(p(x, y)), current = round(p(x - 1.2 - g, y + 0.5 - g)) with
+    p = 127.5 + 80 sin(0.19 y + 0.11 x) cos(0.07 x - 0.05 y) + 30 sin(0.31 x + 0.23 y), and a
+    Gaussian bump g = 1.5 exp(-((x - 80)^2 + (y - 50)^2) / 200): the texture moves 1.2 px right,
+    0.5 px up, and a further 1.5 px down-right around (80, 50). Each [1,1,128,128] float32."""
+    y, x = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
+
+    def p(x, y):
+        return 127.5 + 80 * np.sin(0.19 * y + 0.11 * x) * np.cos(0.07 * x - 0.05 * y) + 30 * np.sin(0.31 * x + 0.23 * y)
+
+    g = 1.5 * np.exp(-((x - 80) ** 2 + (y - 50) ** 2) / 200)
+    prev = np.round(p(x, y))
+    cur = np.round(p(x - 1.2 - g, y + 0.5 - g))
+    return prev.astype(np.float32)[None, None], cur.astype(np.float32)[None, None]
+
+
+def export_flow(model, path: Path) -> None:
+    import torch
+
+    model.eval()
+    a, b = (torch.from_numpy(v) for v in golden_pair())
+    torch.onnx.export(model, (a, b), str(path), dynamo=False, input_names=["previous", "current"],
+                      output_names=["flow"], opset_version=OPSET,
+                      dynamic_axes={"previous": {0: "N"}, "current": {0: "N"}, "flow": {0: "N"}})
+    # The exporter leaves the output's spatial dims symbolic; write the contract's static shape.
+    import onnx
+
+    m = onnx.load(str(path))
+    dims = m.graph.output[0].type.tensor_type.shape.dim
+    for d, v in zip(dims[1:], (2, SIZE, SIZE)):
+        d.Clear()
+        d.dim_value = v
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+
+
+def main(argv=None):
+    import torch
+
+    torch.set_num_threads(1)
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--weights", default=str(CACHE / "flow_s0.pt"))
+    ap.add_argument("--out", default=str(MODELS_DIR / "flow.onnx"))
+    a = ap.parse_args(argv)
+    model = build_model()
+    model.load_state_dict(torch.load(a.weights, map_location="cpu"))
+    out = Path(a.out)
+    export_flow(model, out)
+    prev, cur = golden_pair()
+    with torch.no_grad():
+        ref = model.eval()(torch.from_numpy(prev), torch.from_numpy(cur)).numpy()
+    sess = ort_session(out)
+    got = sess.run(["flow"], {"previous": prev, "current": cur})[0]
+    diff = float(np.abs(got - ref).max())
+    assert diff < 1e-3, f"onnxruntime differs from torch by {diff}"
+    grid = got[0, :, ::GRID, ::GRID]
+    golden = {
+        "model": out.name, "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "input_names": ["previous", "current"], "output_name": "flow",
+        "input_formula": golden_pair.__doc__, "input_shape": list(prev.shape),
+        "previous": prev[0, 0].astype(int).tolist(), "current": cur[0, 0].astype(int).tolist(),
+        "grid_step": GRID, "flow_grid": np.round(grid.astype(np.float64), 6).tolist(), "tolerance": 1e-3,
+        "mean_flow": [float(got[0, 0].mean()), float(got[0, 1].mean())],
+        "max_abs_diff_torch_vs_onnxruntime": diff,
+    }
+    out.with_name(out.stem + ".golden.json").write_text(json.dumps(golden))
+    n_params = sum(p.numel() for p in model.parameters())
+    print(json.dumps({"onnx": str(out), "bytes": out.stat().st_size, "params": n_params, "torch_vs_ort": diff,
+                      "mean_flow": golden["mean_flow"], "sha256": golden["sha256"]}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+import torch
+
+from glimpse_train import flow as FL
+from glimpse_train.export import ort_session
+from glimpse_train.flow_export import export_flow, golden_pair
+from glimpse_train.landmarks import landmarks_available
+
+
+def smooth_texture(seed=0, size=220):
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    x = cv2.GaussianBlur(rng.uniform(0, 255, (size, size)).astype(np.float32), (0, 0), 4)
+    return np.clip((x - x.mean()) * 8 + 128, 0, 255)
+
+
+def test_forward_flow_inverts_the_backward_map():
+    """M(x + F(x)) = x: the ground truth is the exact forward flow of the warp that made B."""
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        f = FL.random_field(rng)
+        flow, local = f.flow()
+        ys, xs = np.mgrid[0:FL.SIZE, 0:FL.SIZE].astype(np.float64)
+        # M(y) = L(G^-1 y), evaluated at y = x + F(x)
+        px, py = xs + flow[0], ys + flow[1]
+        gi = FL.invert(f.g)
+        zx = gi[0, 0] * px + gi[0, 1] * py + gi[0, 2]
+        zy = gi[1, 0] * px + gi[1, 1] * py + gi[1, 2]
+        du, dv = f.local_backward(zx, zy)
+        assert np.abs(zx - du - xs).max() < 0.01 and np.abs(zy - dv - ys).max() < 0.01
+        assert np.sqrt((local ** 2).sum(0)).max() <= 4.0 + 1e-3
+
+
+def test_pair_warped_by_its_flow_matches():
+    """Without degradation, current(x + F(x)) ~ previous(x) (OpenCV's flow convention)."""
+    import cv2
+
+    src = smooth_texture()
+    m = np.array([[1.0, 0, -40], [0, 1.0, -40]])
+    rng = np.random.default_rng(5)
+    ys, xs = np.mgrid[0:FL.SIZE, 0:FL.SIZE].astype(np.float32)
+    for _ in range(5):
+        f = FL.random_field(rng)
+        a = FL.sample(src, FL.invert(m), xs, ys)
+        mx, my = f.backward_map()
+        b = FL.sample(src, FL.invert(m), mx, my)
+        flow, _ = f.flow()
+        back = cv2.remap(b, xs + flow[0], ys + flow[1], cv2.INTER_LINEAR)
+        inner = (slice(12, -12),) * 2
+        assert np.abs(back - a)[inner].mean() < 0.6
+        if np.abs(flow).max() > 0.5:
+            assert np.abs(b - a)[inner].mean() > 3 * np.abs(back - a)[inner].mean()
+
+
+def test_classical_flows_share_the_convention():
+    """A known global shift of the pair: DIS and TV-L1 find it with the same sign as the truth."""
+    src = smooth_texture(1)
+    m = np.array([[1.0, 0, -40], [0, 1.0, -40]])
+    f = FL.Field(np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2)), np.zeros((0, 2, 2)),
+                 FL.similarity_about_centre(0, 0, 1.5, -0.75))
+    ys, xs = np.mgrid[0:FL.SIZE, 0:FL.SIZE].astype(np.float32)
+    a = np.round(FL.sample(src, FL.invert(m), xs, ys))
+    mx, my = f.backward_map()
+    b = np.round(FL.sample(src, FL.invert(m), mx, my))
+    flow, _ = f.flow()
+    assert np.allclose(flow[0], 1.5) and np.allclose(flow[1], -0.75)
+    c = FL.Classical()
+    for method in ("dis", "tvl1"):
+        assert FL.epe(c.run(method, a, b)[:, 16:-16, 16:-16], flow[:, 16:-16, 16:-16]) < 0.15, method
+
+
+def test_network_shapes_and_onnx_export_agree(tmp_path):
+    torch.manual_seed(0)
+    model = FL.build_model().eval()
+    prev, cur = golden_pair()
+    with torch.no_grad():
+        ref = model(torch.from_numpy(prev), torch.from_numpy(cur)).numpy()
+    assert ref.shape == (1, 2, FL.SIZE, FL.SIZE)
+    path = tmp_path / "flow.onnx"
+    export_flow(model, path)
+    sess = ort_session(path)
+    assert [i.name for i in sess.get_inputs()] == ["previous", "current"]
+    assert sess.get_outputs()[0].shape[1:] == [2, FL.SIZE, FL.SIZE]
+    got = sess.run(["flow"], {"previous": np.concatenate([prev, cur]), "current": np.concatenate([cur, prev])})[0]
+    assert got.shape == (2, 2, FL.SIZE, FL.SIZE)
+    assert np.abs(got[:1] - ref).max() < 1e-3
+
+
+def test_held_out_split_is_by_person():
+    assert FL.lfw_person("Aaron_Eckhart_0001.jpg") == "Aaron_Eckhart"
+    assert FL.lfw_person("Mary_Jo_Smith_0003.jpg") == "Mary_Jo_Smith"
+    people = [f"Person_{i}" for i in range(1000)]
+    share = np.mean([FL.is_held_out_person(p) for p in people])
+    assert 0.05 < share < 0.15
+
+
+@pytest.mark.skipif(not landmarks_available(), reason="needs ../shared/data (LFW and 300-W)")
+def test_pool_from_shared_data_keeps_people_apart():
+    pool = FL.build_pool(lfw_limit=200)
+    train = {i for i, h in zip(pool.ids, pool.held_out) if not h and i.startswith("lfw:")}
+    held = {i for i, h in zip(pool.ids, pool.held_out) if h and i.startswith("lfw:")}
+    assert train and held and not (train & held)
+    pairs = FL.held_out_pairs(pool, 3)
+    again = FL.held_out_pairs(pool, 3)
+    for p, q in zip(pairs, again):
+        assert p[0] == q[0] and np.array_equal(p[1], q[1]) and np.array_equal(p[3], q[3])
+        assert p[1].shape == p[2].shape == (FL.SIZE, FL.SIZE) and p[3].shape == (2, FL.SIZE, FL.SIZE)

@@ -1,0 +1,232 @@
+//! `glimpse eval flow`: end-point error and time per pair of each flow estimator on synthetic
+//! face sequences, against the renderer's true motion.
+//!
+//! Each seed's synthetic face (`glimpse synth`, with head motion, noise and blinks) is cropped
+//! as the pipeline does, into the 128-px canonical crop, here with one fixed crop (the rest-pose
+//! face box) so that the head's own motion stays in the pair. Pairs are a frame and the frame
+//! `lag_ms` (100 ms) before it, as the motion stage pairs them: every frame of each
+//! micro-expression, and as many neutral pairs (no event, no blink) spread over the video. The
+//! truth is [`SyntheticFace::point_motion`], mapped into the crop; pixels an eyelid covers in
+//! either frame are left out. Frames are used as rendered (8-bit, camera noise), not H.264.
+
+use std::fmt::Write;
+use std::time::Instant;
+
+use opencv::core::{Mat, Scalar, Size};
+use opencv::imgproc;
+
+use super::CommandError;
+use crate::face::{BoxF, Similarity};
+use crate::motion::{FlowMethod, MotionConfig, MotionField};
+use crate::pipeline::flow_estimator;
+use crate::spotting::EventKind;
+use crate::synth::{SynthSpec, SyntheticFace};
+
+/// The motion stage's crop side.
+const CROP: i32 = 128;
+/// Local (expression) motion at least this large marks the pixels of the `local` column.
+const LOCAL_PX: f32 = 0.2;
+
+#[derive(Debug, Clone)]
+pub struct FlowEvalOptions {
+    pub seeds: u64,
+    pub seconds: f64,
+    pub fps: f64,
+    pub methods: Vec<FlowMethod>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FlowMethodResult {
+    pub method: FlowMethod,
+    /// Mean end-point error (crop px) over every pixel of every pair.
+    pub epe_all: f64,
+    /// Over the pixels of micro-expression pairs whose true expression motion is >= 0.2 px.
+    pub epe_local: f64,
+    /// Over every pixel of the neutral pairs (head motion and noise only).
+    pub epe_neutral: f64,
+    pub ms_per_pair_median: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FlowEvalReport {
+    pub seeds: u64,
+    pub seconds: f64,
+    pub fps: f64,
+    pub lag_frames: u64,
+    pub micro_pairs: usize,
+    pub neutral_pairs: usize,
+    pub local_pixels: usize,
+    pub methods: Vec<FlowMethodResult>,
+}
+
+/// One pair: the two crops and the true flow in crop pixels (`None` under an eyelid).
+struct Pair {
+    previous: Mat,
+    current: Mat,
+    truth: Vec<Option<[f32; 2]>>,
+    /// True expression-only motion magnitude per pixel (0 in neutral pairs).
+    local: Vec<f32>,
+    micro: bool,
+}
+
+fn crop(frame: &Mat, to_crop: &Similarity) -> Result<Mat, CommandError> {
+    let cv = |e: opencv::Error| CommandError::Pipeline(crate::motion::MotionError::OpenCv(e).into());
+    let mut gray = Mat::default();
+    imgproc::cvt_color_def(frame, &mut gray, imgproc::COLOR_BGR2GRAY).map_err(cv)?;
+    let mut out = Mat::default();
+    imgproc::warp_affine(
+        &gray,
+        &mut out,
+        &to_crop.to_mat().map_err(cv)?,
+        Size::new(CROP, CROP),
+        imgproc::INTER_LINEAR,
+        opencv::core::BORDER_REPLICATE,
+        Scalar::default(),
+    )
+    .map_err(cv)?;
+    Ok(out)
+}
+
+fn pairs_for_seed(options: &FlowEvalOptions, seed: u64, lag: u64) -> Result<Vec<Pair>, CommandError> {
+    let spec = SynthSpec { seed, seconds: options.seconds, fps: options.fps, ..SynthSpec::default() };
+    let mut synth = SyntheticFace::new(spec)?;
+    let [x, y, w, h] = synth.face_box();
+    let to_crop = Similarity::from_box(&BoxF { x, y, width: w, height: h }, CROP as f32);
+    let from_crop = to_crop.inverse();
+    let side = CROP as usize;
+    let points: Vec<[f32; 2]> = (0..side * side).map(|i| from_crop.apply([(i % side) as f32, (i / side) as f32])).collect();
+
+    let frames = synth.frame_count();
+    let quiet = |synth: &SyntheticFace, i: u64| synth.active_event(i).is_none() && synth.blink_closure(i) == 0.0;
+    let mut chosen: Vec<(u64, bool)> = Vec::new();
+    for event in synth.truth().iter().filter(|e| e.kind == EventKind::Micro) {
+        // 1-based frame numbers in the truth; `to` is 0-based.
+        for to in event.onset_frame.saturating_sub(1).max(lag)..event.offset_frame.min(frames) {
+            if synth.blink_closure(to) == 0.0 && synth.blink_closure(to - lag) == 0.0 {
+                chosen.push((to, true));
+            }
+        }
+    }
+    let micro = chosen.len();
+    let neutral: Vec<u64> = (lag..frames).filter(|&i| quiet(&synth, i) && quiet(&synth, i - lag)).collect();
+    let step = (neutral.len() / micro.max(1)).max(1);
+    chosen.extend(neutral.iter().step_by(step).take(micro.max(1)).map(|&i| (i, false)));
+
+    let mut pairs = Vec::new();
+    for (to, is_micro) in chosen {
+        let from = to - lag;
+        let moved = synth.point_motion(from, to, &points, true);
+        let head = synth.point_motion(from, to, &points, false);
+        let mut truth = Vec::with_capacity(points.len());
+        let mut local = Vec::with_capacity(points.len());
+        for (i, (m, h)) in moved.iter().zip(&head).enumerate() {
+            let c = [(i % side) as f32, (i / side) as f32];
+            match (m, h) {
+                (Some(m), Some(h)) => {
+                    let (cm, ch) = (to_crop.apply(*m), to_crop.apply(*h));
+                    truth.push(Some([cm[0] - c[0], cm[1] - c[1]]));
+                    local.push((cm[0] - ch[0]).hypot(cm[1] - ch[1]));
+                }
+                _ => {
+                    truth.push(None);
+                    local.push(0.0);
+                }
+            }
+        }
+        let previous = crop(&synth.render(from)?, &to_crop)?;
+        let current = crop(&synth.render(to)?, &to_crop)?;
+        pairs.push(Pair { previous, current, truth, local, micro: is_micro });
+    }
+    Ok(pairs)
+}
+
+/// Mean end-point error over the pixels `keep` accepts (and the truth covers): (sum, count).
+fn epe(field: &MotionField, pair: &Pair, keep: impl Fn(usize) -> bool) -> (f64, usize) {
+    let (mut sum, mut n) = (0.0f64, 0usize);
+    for (i, truth) in pair.truth.iter().enumerate() {
+        if let Some([u, v]) = truth
+            && keep(i)
+        {
+            sum += ((field.u[i] - u) as f64).hypot((field.v[i] - v) as f64);
+            n += 1;
+        }
+    }
+    (sum, n)
+}
+
+pub fn run(options: &FlowEvalOptions) -> Result<FlowEvalReport, CommandError> {
+    let lag = ((MotionConfig::default().lag_ms / 1000.0 * options.fps).round() as u64).max(1);
+    let mut pairs = Vec::new();
+    for seed in 1..=options.seeds {
+        pairs.extend(pairs_for_seed(options, seed, lag)?);
+    }
+    let mut methods = Vec::new();
+    for &method in &options.methods {
+        let mut estimator = flow_estimator(method)?;
+        let (mut all, mut local, mut neutral) = ((0.0, 0), (0.0, 0), (0.0, 0));
+        let mut times = Vec::with_capacity(pairs.len());
+        for pair in &pairs {
+            let started = Instant::now();
+            let field = estimator.estimate(&pair.previous, &pair.current).map_err(crate::pipeline::PipelineError::from)?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+            let add = |acc: &mut (f64, usize), (s, n): (f64, usize)| {
+                acc.0 += s;
+                acc.1 += n;
+            };
+            add(&mut all, epe(&field, pair, |_| true));
+            if pair.micro {
+                add(&mut local, epe(&field, pair, |i| pair.local[i] >= LOCAL_PX));
+            } else {
+                add(&mut neutral, epe(&field, pair, |_| true));
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let mean = |(s, n): (f64, usize)| if n > 0 { s / n as f64 } else { f64::NAN };
+        methods.push(FlowMethodResult {
+            method,
+            epe_all: mean(all),
+            epe_local: mean(local),
+            epe_neutral: mean(neutral),
+            ms_per_pair_median: times.get(times.len() / 2).copied().unwrap_or(f64::NAN),
+        });
+    }
+    let local_pixels = pairs.iter().filter(|p| p.micro).map(|p| p.local.iter().filter(|&&l| l >= LOCAL_PX).count()).sum();
+    Ok(FlowEvalReport {
+        seeds: options.seeds,
+        seconds: options.seconds,
+        fps: options.fps,
+        lag_frames: lag,
+        micro_pairs: pairs.iter().filter(|p| p.micro).count(),
+        neutral_pairs: pairs.iter().filter(|p| !p.micro).count(),
+        local_pixels,
+        methods,
+    })
+}
+
+pub fn format(report: &FlowEvalReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "synthetic: {} videos x {:.0} s at {:.0} fps; pairs {} frames apart: {} in micro-expressions ({} px of local motion >= {LOCAL_PX} px), {} neutral; EPE in crop px",
+        report.seeds,
+        report.seconds,
+        report.fps,
+        report.lag_frames,
+        report.micro_pairs,
+        report.local_pixels,
+        report.neutral_pairs
+    );
+    let _ = writeln!(out, "{:<10} {:>9} {:>10} {:>12} {:>10}", "flow", "EPE all", "EPE local", "EPE neutral", "ms/pair");
+    for m in &report.methods {
+        let _ = writeln!(
+            out,
+            "{:<10} {:>9.4} {:>10.4} {:>12.4} {:>10.2}",
+            m.method.to_string(),
+            m.epe_all,
+            m.epe_local,
+            m.epe_neutral,
+            m.ms_per_pair_median
+        );
+    }
+    out
+}
