@@ -136,6 +136,10 @@ enum Command {
         /// A soak as fast as it goes rather than paced.
         #[arg(long, requires = "soak_minutes")]
         unpaced: bool,
+        /// The flow between face crops: `dis` (the default), `onnx` (models/flow.onnx: all three
+        /// models), `farneback` or `tvl1`.
+        #[arg(long)]
+        flow: Option<glimpse::motion::FlowMethod>,
         /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
@@ -373,12 +377,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             soak_minutes: Some(minutes),
             soak_sample_seconds,
             unpaced,
+            flow,
             json,
             synth,
         }) => {
-            if frames.is_some() || paced {
+            if frames.is_some() || paced || flow.is_some() {
                 anyhow::bail!(
-                    "--frames and --paced are for the speed benchmark; a soak runs for --soak-minutes (paced unless --unpaced)"
+                    "--frames, --paced and --flow are for the speed benchmark; a soak runs the default pipeline for --soak-minutes (paced unless --unpaced)"
                 );
             }
             if !(minutes > 0.0 && soak_sample_seconds > 0.0) {
@@ -400,8 +405,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", commands::bench::format_soak(&report));
             }
         }
-        Some(Command::Bench { input, frames, paced, soak_minutes: None, json, synth, .. }) => {
-            let options = commands::bench::BenchOptions { input, synth: synth.spec(), max_frames: frames, paced };
+        Some(Command::Bench { input, frames, paced, soak_minutes: None, flow, json, synth, .. }) => {
+            let options =
+                commands::bench::BenchOptions { input, synth: synth.spec(), max_frames: frames, paced, flow: flow.unwrap_or_default() };
             let report = commands::bench::run(&options, &stop)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).context("formatting the report")?);

@@ -12,7 +12,7 @@ use crossbeam_channel::RecvTimeoutError;
 use crate::capture::{LoopedSource, Pacing, Source, SourceSpec, open_source};
 use crate::face::{FaceConfig, FaceStage};
 use crate::inference::Recogniser;
-use crate::motion::{DisFlow, MotionAnalyser, MotionConfig, MotionStage};
+use crate::motion::{MotionAnalyser, MotionConfig, MotionStage};
 use crate::pipeline::usage::{UsageSample, load_average, reset_peak_rss, slope};
 use crate::pipeline::{
     LandmarkSetting, LatencyHistogram, OutputPolicy, Pipeline, PipelineConfig, PipelineStats, TimingSummary,
@@ -34,6 +34,8 @@ pub struct BenchOptions {
     /// Run the whole pipeline at the source's own frame rate, as a camera delivers frames: the
     /// latency figure. Otherwise as fast as it goes: the throughput figure.
     pub paced: bool,
+    /// The flow between face crops (the default: the pipeline's).
+    pub flow: crate::motion::FlowMethod,
 }
 
 /// CPU and memory of one phase of the benchmark.
@@ -100,8 +102,10 @@ pub struct BenchReport {
     /// machine say little.
     pub load_before: Option<[f64; 3]>,
     pub load_after: Option<[f64; 3]>,
-    /// The model files in use (the flow model is not trained yet: flow is OpenCV's DIS).
+    /// The model files in use.
     pub models: Vec<PathBuf>,
+    /// What measures the flow between face crops.
+    pub flow: crate::motion::FlowMethod,
     pub decode: DecodeBench,
     pub stages: StagesBench,
     pub pipeline: PipelineBench,
@@ -144,7 +148,12 @@ pub fn run(options: &BenchOptions, stop: &StopFlag) -> Result<BenchReport, Comma
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         load_before,
         load_after: load_average(),
-        models: models.files(),
+        models: models
+            .files()
+            .into_iter()
+            .chain((options.flow == crate::motion::FlowMethod::Onnx).then(|| crate::inference::models_dir().join(crate::inference::FLOW_FILE)))
+            .collect(),
+        flow: options.flow,
         decode,
         stages,
         pipeline,
@@ -191,8 +200,9 @@ fn stages_alone(options: &BenchOptions, models: &Models, stop: &StopFlag) -> Res
         face = face.with_landmarks(Box::new(landmarker));
     }
     let crop_size = face.aligner().size() as usize;
-    let flow = DisFlow::new().map_err(PipelineError::from)?;
-    let mut motion = MotionStage::new(MotionAnalyser::new(Box::new(flow), crop_size), MotionConfig::default());
+    let flow = crate::pipeline::flow_estimator(options.flow)?;
+    let motion_config = MotionConfig { flow: options.flow, ..MotionConfig::default() };
+    let mut motion = MotionStage::new(MotionAnalyser::new(flow, crop_size), motion_config);
     let mut spotting = SpottingStage::new(SpotterConfig::default());
     let recogniser = models.mer.as_deref().map(Recogniser::load).transpose()?;
     let mut events = EventAnalyser::new(crop_size, recogniser).map_err(PipelineError::from)?;
@@ -271,8 +281,9 @@ fn stages_alone(options: &BenchOptions, models: &Models, stop: &StopFlag) -> Res
     })
 }
 
-fn pipeline_config(models: &Models, pacing: Pacing, max_frames: Option<u64>) -> PipelineConfig {
+fn pipeline_config(models: &Models, pacing: Pacing, max_frames: Option<u64>, flow: crate::motion::FlowMethod) -> PipelineConfig {
     PipelineConfig {
+        motion: MotionConfig { flow, ..MotionConfig::default() },
         output: OutputPolicy::Lossless,
         pacing,
         max_frames,
@@ -287,7 +298,7 @@ fn whole_pipeline(options: &BenchOptions, models: &Models, stop: &StopFlag) -> R
     let pacing = if options.paced { Pacing::RealTime } else { Pacing::AsFastAsPossible };
     reset_peak_rss();
     let start = UsageSample::now();
-    let pipeline = Pipeline::start(source, pipeline_config(models, pacing, options.max_frames))?;
+    let pipeline = Pipeline::start(source, pipeline_config(models, pacing, options.max_frames, options.flow))?;
     loop {
         if stop.is_raised() {
             pipeline.stop();
@@ -337,8 +348,9 @@ pub fn format(report_: &BenchReport) -> String {
     let models: Vec<String> = report_.models.iter().map(|m| m.display().to_string()).collect();
     let _ = writeln!(
         out,
-        "models: {} (no flow model is trained yet: flow is OpenCV's DIS)\n",
-        if models.is_empty() { "none".into() } else { models.join(", ") }
+        "models: {}; flow: {}\n",
+        if models.is_empty() { "none".into() } else { models.join(", ") },
+        report_.flow
     );
     let d = &report_.decode;
     let _ = writeln!(
@@ -459,7 +471,7 @@ pub fn soak(
         SoakLength::Wall(_) => None,
     };
     let start = UsageSample::now();
-    let pipeline = Pipeline::start(source, pipeline_config(&models, pacing, max_frames))?;
+    let pipeline = Pipeline::start(source, pipeline_config(&models, pacing, max_frames, crate::motion::FlowMethod::default()))?;
     let samples_wanted = options.samples.max(1);
     let mut samples = Vec::new();
     loop {
