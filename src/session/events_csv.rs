@@ -1,11 +1,10 @@
 //! `events.csv`: one row per spotted event, written when the event is found (one `write` per
 //! row, like `frames.csv`), in the layout of the synthetic truth tables so that the two compare
-//! line by line. Frame numbers are `frames.csv`'s (from 1); times are milliseconds of stream time.
+//! line by line. Frame numbers are `frames.csv`'s (from 1); times are milliseconds on its time line.
 //! Each event's pictures go to `events/<id>/<name>.png`.
 
 use std::fmt;
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -17,7 +16,7 @@ use crate::inference::MER_CLASSES;
 use crate::recognition::{AnalysedEvent, RgbImage};
 use crate::spotting::EventKind;
 
-use super::SessionError;
+use super::{RowFile, SessionError};
 
 pub const EVENTS_CSV: &str = "events.csv";
 pub const EVENTS_DIR: &str = "events";
@@ -211,26 +210,16 @@ impl EventRecord {
 }
 
 pub struct EventsCsvWriter {
-    path: PathBuf,
-    file: File,
+    file: RowFile,
     written: u64,
 }
 
 impl EventsCsvWriter {
-    /// Creates (truncates) `path` and writes the header.
+    /// Creates (truncates) `path`, readable by its owner only, and writes the header.
     pub fn create(path: &Path) -> Result<Self, SessionError> {
-        let file = super::create_private_file(path).map_err(|source| SessionError::Create { path: path.to_owned(), source })?;
-        let mut writer = Self { path: path.to_owned(), file, written: 0 };
+        let mut writer = Self { file: RowFile::create(path)?, written: 0 };
         writer.write_record(EVENTS_CSV_HEADER.iter().map(|s| s.to_string()).collect())?;
         Ok(writer)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn written(&self) -> u64 {
-        self.written
     }
 
     pub fn write(&mut self, analysed: &AnalysedEvent) -> Result<(), SessionError> {
@@ -240,9 +229,10 @@ impl EventsCsvWriter {
     }
 
     fn write_record(&mut self, fields: Vec<String>) -> Result<(), SessionError> {
-        let bytes = super::csv_row(&fields).map_err(|source| SessionError::Format { path: self.path.clone(), source })?;
-        self.file.write_all(&bytes).map_err(|source| SessionError::WriteEvents {
-            path: self.path.clone(),
+        let path = self.file.path();
+        let bytes = super::csv_row(&fields).map_err(|source| SessionError::Format { path: path.to_owned(), source })?;
+        self.file.append(&bytes).map_err(|source| SessionError::WriteEvents {
+            path: self.file.path().to_owned(),
             written: self.written,
             source,
         })

@@ -48,20 +48,9 @@ impl FramesCsvWriter {
         Ok(writer)
     }
 
-    pub fn path(&self) -> &Path {
-        self.file.path()
-    }
-
     /// The frame number of the last row written.
     pub fn last_frame(&self) -> u64 {
         self.last_frame
-    }
-
-    /// Writes one frame on the stream's own time line.
-    pub fn write(&mut self, analysis: &FrameAnalysis) -> Result<(), SessionError> {
-        let row = frame_row(analysis, &Timeline::STREAM)
-            .map_err(|source| SessionError::Format { path: self.path().to_owned(), source })?;
-        self.write_row(&row, analysis.index + 1)
     }
 
     /// Appends a row made by [`frame_row`] for frame number `frame`.
