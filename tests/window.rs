@@ -73,6 +73,13 @@ struct Shot {
     timeline_micro_pixels: usize,
 }
 
+/// Takes a screenshot of the whole display into `path` and measures it.
+fn screenshot(display: &str, path: &Path) -> Shot {
+    let taken = Command::new("import").args(["-display", display, "-window", "root"]).arg(path).status().expect("import runs");
+    assert!(taken.success(), "import failed");
+    analyse(path)
+}
+
 fn analyse(path: &Path) -> Shot {
     let image = imgcodecs::imread(path.to_str().unwrap(), imgcodecs::IMREAD_COLOR).expect("the screenshot reads");
     assert!(!image.empty(), "empty screenshot {}", path.display());
@@ -168,13 +175,7 @@ fn window_shows_video_and_overlays_then_quits_cleanly() {
             let output = app.wait_with_output().unwrap();
             panic!("glimpse exited early ({status}): {}", String::from_utf8_lossy(&output.stderr));
         }
-        let taken = Command::new("import")
-            .args(["-display", &xvfb.display, "-window", "root"])
-            .arg(&shot_path)
-            .status()
-            .expect("import runs");
-        assert!(taken.success(), "import failed");
-        let shot = analyse(&shot_path);
+        let shot = screenshot(&xvfb.display, &shot_path);
         let done = good(&shot);
         best = Some(shot);
         if done {
@@ -245,9 +246,7 @@ fn review_window_shows_the_video_and_the_timeline_then_quits_cleanly() {
             let output = app.wait_with_output().unwrap();
             panic!("glimpse review exited early ({status}): {}", String::from_utf8_lossy(&output.stderr));
         }
-        let taken = Command::new("import").args(["-display", &xvfb.display, "-window", "root"]).arg(&shot_path).status().expect("import runs");
-        assert!(taken.success(), "import failed");
-        let shot = analyse(&shot_path);
+        let shot = screenshot(&xvfb.display, &shot_path);
         let done = good(&shot);
         best = Some(shot);
         if done {

@@ -203,7 +203,7 @@ impl Recorder {
 
     /// The error that stopped the recording, if it has stopped.
     pub fn error(&self) -> Option<String> {
-        self.status.lock().ok().and_then(|s| s.error.clone())
+        stopped_by(&self.status)
     }
 
     /// Queues a frame (its row, its picture when video is recorded, and the events it carries).
@@ -231,7 +231,10 @@ impl Recorder {
         self.record_events(&analysis.events);
         let image = match (&analysis.image, self.video) {
             (_, false) => None,
-            (Some(image), true) => Some(image.try_clone().map_err(|e| RecordingError::Thread(e.to_string()))?),
+            (Some(image), true) => Some(image.try_clone().map_err(|e| RecordingError::Video {
+                path: self.dir.join(VIDEO_FILE),
+                reason: format!("cannot copy frame {}: {e}", analysis.index + 1),
+            })?),
             (None, true) => {
                 return Err(RecordingError::NoPicture { frame: analysis.index + 1 });
             }
@@ -289,8 +292,8 @@ impl Recorder {
         }
     }
 
-    /// Writes out everything queued, closes the video and updates `session.json`. Returns the account of the recording, or the error that
-    /// stopped it (what was written before it is on disk).
+    /// Writes out everything queued, closes the video and updates `session.json`. Returns the
+    /// account of the recording, or the error that stopped it (what was written before it stays).
     pub fn finish(mut self) -> Result<RecordingInfo, RecordingError> {
         self.close()
     }
@@ -317,6 +320,11 @@ impl Drop for Recorder {
     }
 }
 
+/// The error that stopped the recording, if one has (shared by the handle and the thread).
+fn stopped_by(status: &Mutex<RecorderStatus>) -> Option<String> {
+    status.lock().ok().and_then(|s| s.error.clone())
+}
+
 /// The recorder thread's side: the open files.
 struct SessionWriter {
     dir: PathBuf,
@@ -333,26 +341,23 @@ struct SessionWriter {
 
 impl SessionWriter {
     fn run(mut self, frames: Receiver<QueuedFrame>, events: Receiver<Arc<AnalysedEvent>>) -> RecordingInfo {
-        let mut failure: Option<String> = None;
         let (mut frames_open, mut events_open) = (true, true);
+        // After a failure the queues are still drained (the caller must never block on them),
+        // but nothing more is written.
         while frames_open || events_open {
             select! {
                 recv(frames) -> frame => match frame {
-                    Ok(frame) if failure.is_none() => {
-                        if let Err(error) = self.write_frame(frame) {
-                            failure = Some(error.to_string());
-                            self.fail(&error.to_string());
-                        }
+                    Ok(frame) if self.failure().is_none() => {
+                        let written = self.write_frame(frame);
+                        self.fail_on(written);
                     }
                     Ok(_) => {}
                     Err(_) => frames_open = false,
                 },
                 recv(events) -> event => match event {
-                    Ok(event) if failure.is_none() => {
-                        if let Err(error) = self.write_event(&event) {
-                            failure = Some(error.to_string());
-                            self.fail(&error.to_string());
-                        }
+                    Ok(event) if self.failure().is_none() => {
+                        let written = self.write_event(&event);
+                        self.fail_on(written);
                     }
                     Ok(_) => {}
                     Err(_) => events_open = false,
@@ -360,18 +365,14 @@ impl SessionWriter {
             }
         }
         // The video ends with the frames it has, even after a failure elsewhere.
-        let mut video_frames = 0;
-        if let Some(video) = self.video.take() {
-            match video.finish() {
-                Ok(frames) => video_frames = frames,
-                Err(error) => {
-                    if failure.is_none() {
-                        failure = Some(error.to_string());
-                        self.fail(&error.to_string());
-                    }
-                }
+        let video_frames = match self.video.take().map(VideoWriter::finish) {
+            Some(Ok(frames)) => frames,
+            Some(Err(error)) => {
+                self.fail_on::<()>(Err(error));
+                0
             }
-        }
+            None => 0,
+        };
         let status = self.status.lock().map(|s| s.clone()).unwrap_or_default();
         let mut info = self.session.recording.clone().unwrap_or_default();
         info.frames_written = status.frames_written;
@@ -380,20 +381,25 @@ impl SessionWriter {
         info.frames_dropped = status.frames_dropped;
         info.events_before_start = status.events_before;
         info.ended_utc = Some(crate::session::utc_timestamp());
-        info.state = failure.clone().unwrap_or_else(|| "completed".into());
+        info.state = status.error.unwrap_or_else(|| "completed".into());
         self.session.recording = Some(info.clone());
-        if let Err(error) = self.session.write(&self.dir.join(SESSION_JSON)) {
-            if failure.is_none() {
-                self.fail(&error.to_string());
-            }
-        }
+        let saved = self.session.write(&self.dir.join(SESSION_JSON)).map_err(RecordingError::from);
+        self.fail_on(saved);
         info
     }
 
-    fn fail(&self, reason: &str) {
-        tracing::error!("recording stopped: {reason}");
-        if let Ok(mut s) = self.status.lock() {
-            s.error.get_or_insert_with(|| reason.to_string());
+    fn failure(&self) -> Option<String> {
+        stopped_by(&self.status)
+    }
+
+    /// Keeps the first error as the one that stopped the recording.
+    fn fail_on<T>(&self, result: Result<T, RecordingError>) {
+        let Err(error) = result else { return };
+        if let Ok(mut s) = self.status.lock()
+            && s.error.is_none()
+        {
+            tracing::error!("recording stopped: {error}");
+            s.error = Some(error.to_string());
         }
     }
 

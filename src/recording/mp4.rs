@@ -47,31 +47,30 @@ impl AnnexBSplitter {
     pub fn push(&mut self, bytes: &[u8]) -> Vec<AccessUnit> {
         self.buffer.extend_from_slice(bytes);
         let starts = start_codes(&self.buffer);
-        let mut units = Vec::new();
         // The last NAL unit may be incomplete until the next start code arrives.
-        let Some(&(last_start, _)) = starts.last() else {
-            return units;
-        };
-        for pair in starts.windows(2) {
-            let nal = trim_trailing_zeros(&self.buffer[pair[0].1..pair[1].0]).to_vec();
-            self.add_nal(nal, &mut units);
-        }
+        let Some(&(last_start, _)) = starts.last() else { return Vec::new() };
+        let units = self.take_nals(&starts);
         self.buffer.drain(..last_start);
         units
     }
 
     /// The end of the stream: whatever is buffered is the last access unit.
     pub fn finish(&mut self) -> Vec<AccessUnit> {
-        let mut units = Vec::new();
         let mut bounds = start_codes(&self.buffer);
         bounds.push((self.buffer.len(), self.buffer.len()));
+        let mut units = self.take_nals(&bounds);
+        self.buffer.clear();
+        units.extend(self.take_current());
+        units
+    }
+
+    /// The NAL units between consecutive start codes of the buffer, added in order; returns the
+    /// access units they completed.
+    fn take_nals(&mut self, bounds: &[(usize, usize)]) -> Vec<AccessUnit> {
+        let mut units = Vec::new();
         for pair in bounds.windows(2) {
             let nal = trim_trailing_zeros(&self.buffer[pair[0].1..pair[1].0]).to_vec();
             self.add_nal(nal, &mut units);
-        }
-        self.buffer.clear();
-        if let Some(unit) = self.take_current() {
-            units.push(unit);
         }
         units
     }

@@ -43,8 +43,6 @@ pub struct VideoWriter {
     writer: Option<JoinHandle<()>>,
     state: Arc<Mutex<WriterState>>,
     frames_sent: u64,
-    frames_resized: u64,
-    frame_bytes: Vec<u8>,
 }
 
 impl VideoWriter {
@@ -102,8 +100,6 @@ impl VideoWriter {
             writer: Some(writer),
             state,
             frames_sent: 0,
-            frames_resized: 0,
-            frame_bytes: Vec::new(),
         })
     }
 
@@ -120,11 +116,6 @@ impl VideoWriter {
         self.state.lock().map_or(0, |s| s.bytes_written)
     }
 
-    /// Frames of another size (a camera reopened at a new resolution), scaled to the video's.
-    pub fn frames_resized(&self) -> u64 {
-        self.frames_resized
-    }
-
     /// The first error of the writer thread (disk full, encoder died), if any.
     pub fn error(&self) -> Option<String> {
         self.state.lock().ok().and_then(|s| s.error.clone())
@@ -136,33 +127,35 @@ impl VideoWriter {
             return Err(RecordingError::Video { path: self.path.clone(), reason });
         }
         let video_error = |reason: String| RecordingError::Video { path: self.path.clone(), reason };
+        let exact = image.cols() == self.width && image.rows() == self.height && image.is_continuous();
         let fits = image.cols() >= self.width
             && image.rows() >= self.height
             && image.cols() <= self.width + 1
             && image.rows() <= self.height + 1;
-        let frame = if fits {
+        // The usual frame goes to the encoder as it is; an odd-sized one loses its last column or
+        // row, another size (a camera reopened at a new resolution) is scaled.
+        let converted = if exact {
+            None
+        } else if fits {
             let roi = opencv::core::Rect::new(0, 0, self.width, self.height);
-            Mat::roi(image, roi).and_then(|m| m.try_clone()).map_err(|e| video_error(e.to_string()))?
+            Some(Mat::roi(image, roi).and_then(|m| m.try_clone()).map_err(|e| video_error(e.to_string()))?)
         } else {
-            self.frames_resized += 1;
             let mut scaled = Mat::default();
             imgproc::resize(image, &mut scaled, Size::new(self.width, self.height), 0.0, 0.0, imgproc::INTER_AREA)
                 .map_err(|e| video_error(e.to_string()))?;
-            scaled
+            Some(scaled)
         };
-        let bytes = frame.data_bytes().map_err(|e| video_error(e.to_string()))?;
+        let bytes = converted.as_ref().unwrap_or(image).data_bytes().map_err(|e| video_error(e.to_string()))?;
         if bytes.len() != (self.width * self.height * 3) as usize {
             return Err(video_error(format!("a frame of {} bytes is not {}x{} BGR", bytes.len(), self.width, self.height)));
         }
-        self.frame_bytes.clear();
-        self.frame_bytes.extend_from_slice(bytes);
         let ticks = (seconds.max(0.0) * f64::from(TIMESCALE)).round() as u64;
         if let Some(timestamps) = &self.timestamps {
             // The writer thread only ends on an error, which was checked above.
             let _ = timestamps.send(ticks);
         }
         let stdin = self.stdin.as_mut().ok_or_else(|| video_error("the encoder is closed".into()))?;
-        if let Err(error) = stdin.write_all(&self.frame_bytes) {
+        if let Err(error) = stdin.write_all(bytes) {
             let reason = self.error().unwrap_or_else(|| format!("the encoder stopped taking frames: {error}"));
             return Err(video_error(reason));
         }

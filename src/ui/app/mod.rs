@@ -64,7 +64,6 @@ struct Latest {
 /// Record: the session recorder (video, frames.csv, events.csv, session.eaf, session.json, the
 /// event pictures) on its own thread; the window only hands it each frame.
 struct Recorder {
-    dir: PathBuf,
     started: Instant,
     recorder: crate::recording::Recorder,
 }
@@ -347,7 +346,7 @@ impl GlimpseApp {
         match crate::recording::Recorder::start(recording, SessionInfo::describe(&info, &config)) {
             Ok(recorder) => {
                 self.record_error = None;
-                self.recorder = Some(Recorder { dir, started: Instant::now(), recorder });
+                self.recorder = Some(Recorder { started: Instant::now(), recorder });
             }
             Err(error) => self.record_error = Some(error.to_string()),
         }
@@ -356,7 +355,8 @@ impl GlimpseApp {
     /// Stops recording; the files are closed on a thread of their own (the encoder flushes its
     /// last frames) and the outcome shown when it is done.
     fn finish_recording(&mut self) {
-        let Some(Recorder { dir, recorder, .. }) = self.recorder.take() else { return };
+        let Some(Recorder { recorder, .. }) = self.recorder.take() else { return };
+        let dir = recorder.dir().to_owned();
         match std::thread::Builder::new().name("finish-recording".into()).spawn(move || recorder.finish()) {
             Ok(done) => self.finishing = Some(FinishingRecording { dir, done }),
             Err(error) => self.record_error = Some(format!("cannot close the recording: {error}")),
@@ -599,7 +599,7 @@ impl GlimpseApp {
                 "face: Haar + LK · flow: OpenCV DIS · spotter: robust z · MER: {}",
                 if self.runner.has_model() { "models/mer.onnx" } else { "none (no emotion)" }
             ),
-            recording: self.recorder.as_ref().map(|r| (r.dir.display().to_string(), r.recorder.status().frames_written)),
+            recording: self.recorder.as_ref().map(|r| (r.recorder.dir().display().to_string(), r.recorder.status().frames_written)),
             warnings,
             state,
         }
@@ -691,7 +691,7 @@ fn recording_banner(ui: &mut egui::Ui, recorder: &Recorder) {
         ui.painter().circle_stroke(rect.center(), 8.0, egui::Stroke::new(1.5, Color32::WHITE));
         ui.label(RichText::new("REC").size(20.0).strong().color(Color32::WHITE));
         ui.label(RichText::new(format!("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)).size(20.0).monospace().color(Color32::WHITE));
-        ui.label(RichText::new(format!("→ {}", recorder.dir.display())).size(16.0).color(Color32::WHITE));
+        ui.label(RichText::new(format!("→ {}", recorder.recorder.dir().display())).size(16.0).color(Color32::WHITE));
         let status = recorder.recorder.status();
         let dropped = if status.frames_dropped > 0 { format!(", {} dropped (disk too slow)", status.frames_dropped) } else { String::new() };
         ui.label(
