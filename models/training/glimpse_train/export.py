@@ -52,6 +52,34 @@ def ort_session(path: Path, threads: int = 1):
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
+def export_checked(model, weights: str, export, out: Path, feeds: dict, output_name: str):
+    """Loads `weights` into `model`, exports it to `out` with `export(model, out)` and runs both
+    on `feeds` (input name -> array, in the network's argument order). Returns the onnxruntime
+    session, its output and the largest difference from torch, which must be under 1e-3."""
+    import torch
+
+    model.load_state_dict(torch.load(weights, map_location="cpu"))
+    export(model, out)
+    with torch.no_grad():
+        ref = model.eval()(*(torch.from_numpy(v) for v in feeds.values())).numpy()
+    sess = ort_session(out)
+    got = sess.run([output_name], feeds)[0]
+    diff = float(np.abs(got - ref).max())
+    assert diff < 1e-3, f"onnxruntime differs from torch by {diff}"
+    return sess, got, diff
+
+
+def write_golden(model, out: Path, golden: dict, **summary) -> None:
+    """Writes `<out stem>.golden.json`: the model file's name and sha256, then `golden`; prints
+    a summary with `summary` added."""
+    golden = {"model": out.name, "sha256": hashlib.sha256(out.read_bytes()).hexdigest(), **golden}
+    out.with_name(out.stem + ".golden.json").write_text(json.dumps(golden))
+    n_params = sum(p.numel() for p in model.parameters())
+    print(json.dumps({"onnx": str(out), "bytes": out.stat().st_size, "params": n_params,
+                      "torch_vs_ort": golden["max_abs_diff_torch_vs_onnxruntime"], **summary,
+                      "sha256": golden["sha256"]}, indent=1))
+
+
 def time_per_event(sess, reps: int = 500) -> dict:
     x = golden_inputs()[:1]
     for _ in range(20):

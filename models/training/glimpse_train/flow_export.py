@@ -6,13 +6,11 @@ model to models/flow.onnx and write models/flow.golden.json: a pair of crops fro
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 
-from .export import MODELS_DIR, OPSET, ort_session
+from .export import MODELS_DIR, OPSET, export_checked, write_golden
 from .flow import SIZE, build_model
 from .landmarks import CACHE
 
@@ -64,30 +62,19 @@ def main(argv=None):
     ap.add_argument("--out", default=str(MODELS_DIR / "flow.onnx"))
     a = ap.parse_args(argv)
     model = build_model()
-    model.load_state_dict(torch.load(a.weights, map_location="cpu"))
     out = Path(a.out)
-    export_flow(model, out)
     prev, cur = golden_pair()
-    with torch.no_grad():
-        ref = model.eval()(torch.from_numpy(prev), torch.from_numpy(cur)).numpy()
-    sess = ort_session(out)
-    got = sess.run(["flow"], {"previous": prev, "current": cur})[0]
-    diff = float(np.abs(got - ref).max())
-    assert diff < 1e-3, f"onnxruntime differs from torch by {diff}"
+    _, got, diff = export_checked(model, a.weights, export_flow, out, {"previous": prev, "current": cur}, "flow")
     grid = got[0, :, ::GRID, ::GRID]
-    golden = {
-        "model": out.name, "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+    mean_flow = [float(got[0, 0].mean()), float(got[0, 1].mean())]
+    write_golden(model, out, {
         "input_names": ["previous", "current"], "output_name": "flow",
         "input_formula": golden_pair.__doc__, "input_shape": list(prev.shape),
         "previous": prev[0, 0].astype(int).tolist(), "current": cur[0, 0].astype(int).tolist(),
         "grid_step": GRID, "flow_grid": np.round(grid.astype(np.float64), 6).tolist(), "tolerance": 1e-3,
-        "mean_flow": [float(got[0, 0].mean()), float(got[0, 1].mean())],
+        "mean_flow": mean_flow,
         "max_abs_diff_torch_vs_onnxruntime": diff,
-    }
-    out.with_name(out.stem + ".golden.json").write_text(json.dumps(golden))
-    n_params = sum(p.numel() for p in model.parameters())
-    print(json.dumps({"onnx": str(out), "bytes": out.stat().st_size, "params": n_params, "torch_vs_ort": diff,
-                      "mean_flow": golden["mean_flow"], "sha256": golden["sha256"]}, indent=1))
+    }, mean_flow=mean_flow)
     return 0
 
 

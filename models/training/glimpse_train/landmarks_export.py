@@ -10,13 +10,11 @@ landmark model to models/landmarks.onnx and write models/landmarks.golden.json:
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 
-from .export import MODELS_DIR, OPSET, ort_session
+from .export import MODELS_DIR, OPSET, export_checked, write_golden
 from .landmarks import CACHE, CROP, REPO_ROOT, apply, box_similarity, build_model, canon_to_model, invert, warp
 
 ASTRONAUT_BOX = [177.0, 66.0, 95.0, 95.0]   # x, y, w, h: where the Haar cascade puts it (OpenCV 5)
@@ -71,28 +69,16 @@ def main(argv=None):
     ap.add_argument("--out", default=str(MODELS_DIR / "landmarks.onnx"))
     a = ap.parse_args(argv)
     model = build_model()
-    model.load_state_dict(torch.load(a.weights, map_location="cpu"))
     out = Path(a.out)
-    export_landmarks(model, out)
     x = golden_crops()
-    with torch.no_grad():
-        ref = model.eval()(torch.from_numpy(x)).numpy()
-    sess = ort_session(out)
-    got = sess.run(["points"], {"face": x})[0]
-    diff = float(np.abs(got - ref).max())
-    assert diff < 1e-3, f"onnxruntime differs from torch by {diff}"
-    golden = {
-        "model": out.name, "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+    sess, got, diff = export_checked(model, a.weights, export_landmarks, out, {"face": x}, "points")
+    write_golden(model, out, {
         "input_name": "face", "output_name": "points",
         "input_formula": golden_crops.__doc__, "input_shape": list(x.shape),
         "inputs": x.astype(int).tolist(), "points": got.astype(np.float64).tolist(), "tolerance": 1e-4,
         "max_abs_diff_torch_vs_onnxruntime": diff,
         "astronaut": astronaut_case(sess),
-    }
-    out.with_name(out.stem + ".golden.json").write_text(json.dumps(golden))
-    n_params = sum(p.numel() for p in model.parameters())
-    print(json.dumps({"onnx": str(out), "bytes": out.stat().st_size, "params": n_params, "torch_vs_ort": diff,
-                      "sha256": golden["sha256"]}, indent=1))
+    })
     return 0
 
 
