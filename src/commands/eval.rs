@@ -22,6 +22,8 @@ use super::{CommandError, StopFlag, create_dir};
 #[derive(Debug, Clone)]
 pub struct SpottingEvalOptions {
     pub seeds: u64,
+    /// Seeds `first_seed..first_seed + seeds`.
+    pub first_seed: u64,
     pub seconds: f64,
     pub fps: f64,
     pub videos: Option<PathBuf>,
@@ -106,6 +108,7 @@ pub struct VideoResult {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SpottingReport {
     pub seeds: u64,
+    pub first_seed: u64,
     pub seconds: f64,
     pub fps: f64,
     pub sensitivity: f32,
@@ -242,7 +245,7 @@ fn run_spotting(options: &SpottingEvalOptions, work: &Path, stop: &StopFlag) -> 
         .collect();
     let mut spotting_timings = Vec::new();
     let mut event_timings = Vec::new();
-    for seed in 1..=options.seeds {
+    for seed in options.first_seed..options.first_seed + options.seeds {
         if stop.is_raised() {
             break;
         }
@@ -317,6 +320,7 @@ fn run_spotting(options: &SpottingEvalOptions, work: &Path, stop: &StopFlag) -> 
     let talking_minutes: f64 = talking.iter().map(|v| v.minutes).sum();
     Ok(SpottingReport {
         seeds: options.seeds,
+        first_seed: options.first_seed,
         seconds: options.seconds,
         fps: options.fps,
         sensitivity: options.spotting.sensitivity,
@@ -351,8 +355,14 @@ pub fn format_spotting(report: &SpottingReport) -> String {
     let m = &report.micro;
     let _ = writeln!(
         out,
-        "synthetic: {} videos x {:.0} s at {:.0} fps, sensitivity {}, flow {}",
-        report.seeds, report.seconds, report.fps, report.sensitivity, report.flow
+        "synthetic: {} videos (seeds {}-{}) x {:.0} s at {:.0} fps, sensitivity {}, flow {}",
+        report.seeds,
+        report.first_seed,
+        report.first_seed + report.seeds.saturating_sub(1),
+        report.seconds,
+        report.fps,
+        report.sensitivity,
+        report.flow
     );
     let _ = writeln!(
         out,

@@ -36,11 +36,12 @@ pub fn format_summary(stats: &PipelineStats) -> String {
     let c = &stats.spotter;
     let _ = writeln!(
         out,
-        "spotting:      {} events from {} candidates ({} too long, {} too short, {} cut by a lost face), {} frames unreliable{}",
+        "spotting:      {} events from {} candidates ({} too long, {} too short, {} below the confidence floor, {} cut by a lost face), {} frames unreliable{}",
         c.events,
         c.candidates,
         c.too_long,
         c.too_short,
+        c.low_confidence,
         c.interrupted,
         c.unreliable_frames,
         if stats.events_unanalysed > 0 { format!(", {} events passed on unanalysed", stats.events_unanalysed) } else { String::new() }

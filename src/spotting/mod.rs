@@ -89,11 +89,24 @@ pub struct SpotterConfig {
     pub resume_ms: f64,
     /// An event ends after the score has stayed below the threshold this long.
     pub quiet_ms: f64,
+    /// A candidate that has been quiet for `quiet_ms + reanchor_after_ms` without its face
+    /// coming back to neutral has its displacement chain rebuilt from `anchor_ms` before its
+    /// first frame above the threshold: the score may have crossed late (a weak rise, seen only
+    /// on the return movement), and a chain started mid-expression never sees the face return.
+    /// A held expression stays away from neutral on the rebuilt chain too.
+    pub reanchor_after_ms: f64,
+    pub anchor_ms: f64,
+    /// A candidate is anchored at once when, measured from `anchor_ms` earlier, the face has
+    /// fallen below this fraction of the displacement it had reached before the crossing.
+    pub late_drop_fraction: f32,
     /// Weak but sustained motion counts too: a score above `sustained_fraction` of the
     /// threshold on every frame for `sustained_ms`. Noise rarely stays up that long (its frames
     /// are measured on different crops); a weak expression does.
     pub sustained_fraction: f32,
     pub sustained_ms: f64,
+    /// And weak motion that dips: the mean score over the last `sustained_ms` above
+    /// `mean_fraction` of the threshold (noise averages down; a weak expression does not).
+    pub mean_fraction: f32,
 
     /// Onset and offset are where the displacement is within this fraction of its peak (above
     /// the level it settles at).
@@ -108,6 +121,9 @@ pub struct SpotterConfig {
     pub micro_max_ms: f64,
     /// Longer than this (a held expression, talking, a change of pose) is not an event.
     pub max_duration_ms: f64,
+    /// Events less confident than this are not reported (counted as `low_confidence`): barely
+    /// over the threshold and not fully back to neutral is mostly noise.
+    pub min_confidence: f32,
     /// Share of the eye regions' motion taken off the brows (a blink moves the brows a little).
     pub blink_coupling: f32,
     /// Head motion beyond these (between a frame and its reference) makes a frame unreliable:
@@ -126,14 +142,19 @@ impl Default for SpotterConfig {
             warmup_ms: 1000.0,
             resume_ms: 300.0,
             quiet_ms: 150.0,
+            reanchor_after_ms: 200.0,
+            anchor_ms: 300.0,
+            late_drop_fraction: 0.7,
             sustained_fraction: 0.5,
             sustained_ms: 100.0,
+            mean_fraction: 0.625,
             edge_fraction: 0.05,
             return_fraction: 0.35,
             return_noise_factor: 3.0,
             min_duration_ms: 100.0,
             micro_max_ms: 500.0,
             max_duration_ms: 4000.0,
+            min_confidence: 0.1,
             blink_coupling: 0.25,
             max_head_shift_px: 2.0,
             max_head_rotation_deg: 1.5,
@@ -237,14 +258,19 @@ pub struct SpotterCounters {
     pub too_short: u64,
     /// The face was lost or became unreliable during the candidate.
     pub interrupted: u64,
+    /// Below `min_confidence`, or no displacement beyond the chain's noise.
+    pub low_confidence: u64,
 }
 
 #[derive(Debug, Clone)]
 struct Record {
     index: u64,
     seconds: f64,
-    /// Displacement of each region: from the neutral face while a candidate is open, else
-    /// against the frame's own reference.
+    reference_index: u64,
+    /// Each region's mean flow against the frame's own reference.
+    flow: [[f32; 2]; 8],
+    /// Displacement of each region: from the neutral face (the chain's anchor) while a
+    /// candidate is open, else the frame's own flow.
     displacement: [[f32; 2]; 8],
 }
 
@@ -252,6 +278,10 @@ struct Record {
 struct Candidate {
     /// Index in `recent` terms: the first frame above the threshold.
     first_above: EventMark,
+    /// Where the displacement chain starts (the face taken as neutral): the first frame above
+    /// the threshold, or `anchor_ms` before it once re-anchored.
+    anchor_seconds: f64,
+    reanchored: bool,
     last_above_seconds: f64,
     peak_score: f32,
     /// Largest evidence (score over its rule's threshold; >= 1 on frames that were above).
@@ -275,6 +305,9 @@ pub struct Spotter {
     /// Start of the current run of frames above the sustained level, and its lowest score.
     weak_since: Option<f64>,
     weak_min: f32,
+    /// The scores of the last `sustained_ms` of ready frames, for the mean rule.
+    recent_scores: VecDeque<(f64, f32)>,
+    scores_cover_window: bool,
     next_id: u32,
     counters: SpotterCounters,
     scratch: Vec<f32>,
@@ -292,6 +325,8 @@ impl Spotter {
             reliable_since: None,
             weak_since: None,
             weak_min: f32::INFINITY,
+            recent_scores: VecDeque::new(),
+            scores_cover_window: false,
             next_id: 1,
             counters: SpotterCounters::default(),
             scratch: Vec::new(),
@@ -343,6 +378,8 @@ impl Spotter {
             self.recent.clear();
             self.reliable_since = None;
             self.weak_since = None;
+            self.recent_scores.clear();
+            self.scores_cover_window = false;
             return (SpotSample { score: None, threshold, active: false, ready: self.is_ready(), region: None }, None);
         };
         let regions = &motion.measurement.regions;
@@ -370,22 +407,32 @@ impl Spotter {
         }
         // A frame period's slack: the run from t0 to t spans (n - 1) frame periods.
         let sustained = weak && (seconds - weak_since) * 1000.0 >= self.config.sustained_ms * 0.99;
-        let above = ready && (score > threshold || sustained);
+        let mean = if ready { self.mean_recent_score(seconds, score) } else { None };
+        let mean_level = self.config.mean_fraction * threshold;
+        let above = ready && (score > threshold || sustained || mean.is_some_and(|m| m > mean_level));
         // How far above its rule the frame is, in units of the threshold: a sustained run
-        // counts by its weakest frame against the sustained level.
-        let evidence = if sustained {
-            (score / threshold).max(self.weak_min / (self.config.sustained_fraction * threshold))
-        } else {
-            score / threshold
-        };
+        // counts by its weakest frame against the sustained level, a window by its mean.
+        let mut evidence = score / threshold;
+        if sustained {
+            evidence = evidence.max(self.weak_min / (self.config.sustained_fraction * threshold));
+        }
+        if let Some(mean) = mean {
+            evidence = evidence.max(mean / mean_level);
+        }
         if above && self.candidate.is_none() {
             self.counters.candidates += 1;
+            let early_anchor = seconds - self.config.anchor_ms / 1000.0;
+            let noise = self.return_noise();
+            let late = self.crossed_on_return(early_anchor, noise);
+            let peak_displacement = if late { self.anchor_chain(early_anchor) } else { 0.0 };
             self.candidate = Some(Candidate {
                 first_above: EventMark { index, seconds },
+                anchor_seconds: if late { early_anchor } else { seconds },
+                reanchored: late,
                 last_above_seconds: seconds,
                 peak_score: score,
                 peak_evidence: evidence,
-                peak_displacement: 0.0,
+                peak_displacement,
             });
         }
         let chained = self.candidate.is_some();
@@ -396,7 +443,7 @@ impl Spotter {
         let return_level = self.return_noise();
 
         let mut event = None;
-        if let Some(candidate) = self.candidate.as_mut() {
+        if let Some(mut candidate) = self.candidate.take() {
             if above {
                 candidate.last_above_seconds = seconds;
                 candidate.peak_score = candidate.peak_score.max(score);
@@ -405,15 +452,24 @@ impl Spotter {
             candidate.peak_displacement = candidate.peak_displacement.max(displacement);
             let quiet_for_ms = (seconds - candidate.last_above_seconds) * 1000.0;
             let open_for_ms = (seconds - candidate.first_above.seconds) * 1000.0;
-            let back_to_neutral =
-                displacement <= (self.config.return_fraction * candidate.peak_displacement).max(return_level);
-            if quiet_for_ms >= self.config.quiet_ms && back_to_neutral {
-                let candidate = candidate.clone();
-                self.candidate = None;
+            let return_fraction = self.config.return_fraction;
+            let neutral_level = |c: &Candidate| (return_fraction * c.peak_displacement).max(return_level);
+            let mut displacement = displacement;
+            if !candidate.reanchored
+                && quiet_for_ms >= self.config.quiet_ms + self.config.reanchor_after_ms
+                && displacement > neutral_level(&candidate)
+            {
+                candidate.reanchored = true;
+                candidate.anchor_seconds = candidate.first_above.seconds - self.config.anchor_ms / 1000.0;
+                candidate.peak_displacement = self.anchor_chain(candidate.anchor_seconds);
+                displacement = self.recent.back().map_or(displacement, |r| peak_displacement(&r.displacement));
+            }
+            if quiet_for_ms >= self.config.quiet_ms && displacement <= neutral_level(&candidate) {
                 event = self.close(&candidate);
             } else if open_for_ms > self.config.max_duration_ms {
-                self.candidate = None;
                 self.counters.too_long += 1;
+            } else {
+                self.candidate = Some(candidate);
             }
         }
         let sample = SpotSample { score: ready.then_some(score), threshold, active: self.candidate.is_some(), ready, region };
@@ -429,6 +485,21 @@ impl Spotter {
             return None;
         }
         self.close(&candidate)
+    }
+
+    /// Adds the frame's score and returns the mean over the frames of the last
+    /// `sustained_ms`, once the scores reach back further than that.
+    fn mean_recent_score(&mut self, seconds: f64, score: f32) -> Option<f32> {
+        self.recent_scores.push_back((seconds, score));
+        let window_ms = self.config.sustained_ms * 1.01;
+        let mut covered = false;
+        while self.recent_scores.front().is_some_and(|(t, _)| (seconds - t) * 1000.0 > window_ms) {
+            self.recent_scores.pop_front();
+            covered = true;
+        }
+        self.scores_cover_window |= covered;
+        self.scores_cover_window
+            .then(|| self.recent_scores.iter().map(|(_, s)| s).sum::<f32>() / self.recent_scores.len() as f32)
     }
 
     fn head_is_steady(&self, head: &HeadMotion) -> bool {
@@ -517,20 +588,60 @@ impl Spotter {
         reference_index: u64,
         chained: bool,
     ) -> f32 {
-        let mut displacement = regions.values.map(|r| [r.mean_u, r.mean_v]);
+        let flow = regions.values.map(|r| [r.mean_u, r.mean_v]);
+        let mut displacement = flow;
         if chained && let Some(reference) = self.recent.iter().rev().find(|r| r.index == reference_index) {
-            for (d, base) in displacement.iter_mut().zip(reference.displacement) {
-                d[0] += base[0];
-                d[1] += base[1];
-            }
+            add_displacement(&mut displacement, &reference.displacement);
         }
         let size = peak_displacement(&displacement);
-        self.recent.push_back(Record { index, seconds, displacement });
+        self.recent.push_back(Record { index, seconds, reference_index, flow, displacement });
         let keep_ms = self.config.max_duration_ms + 1000.0;
         while self.recent.front().is_some_and(|r| (seconds - r.seconds) * 1000.0 > keep_ms) {
             self.recent.pop_front();
         }
         size
+    }
+
+    /// The displacement chain of the recent frames from `since_seconds` on, taking the face as
+    /// neutral just before it: frames whose reference is older start the chain with their own
+    /// flow. Returns the position in `recent` of its first frame and the chained displacements.
+    fn chain_from(&self, since_seconds: f64) -> Option<(usize, Vec<[[f32; 2]; 8]>)> {
+        let start = self.recent.iter().position(|r| r.seconds >= since_seconds)?;
+        let anchor_index = self.recent[start].index;
+        let mut chained: Vec<[[f32; 2]; 8]> = Vec::with_capacity(self.recent.len() - start);
+        for i in start..self.recent.len() {
+            let record = &self.recent[i];
+            let mut displacement = record.flow;
+            if record.reference_index >= anchor_index
+                && let Some(j) = (start..i).rev().find(|&j| self.recent[j].index == record.reference_index)
+            {
+                add_displacement(&mut displacement, &chained[j - start]);
+            }
+            chained.push(displacement);
+        }
+        Some((start, chained))
+    }
+
+    /// Rebuilds the chain from `since_seconds` on (see [`Self::chain_from`]); returns the
+    /// largest displacement of the rebuilt frames.
+    fn anchor_chain(&mut self, since_seconds: f64) -> f32 {
+        let Some((start, chained)) = self.chain_from(since_seconds) else { return 0.0 };
+        let mut peak = 0.0f32;
+        for (record, displacement) in self.recent.range_mut(start..).zip(chained) {
+            peak = peak.max(peak_displacement(&displacement));
+            record.displacement = displacement;
+        }
+        peak
+    }
+
+    /// The score crossed on the way back: measured from `anchor_ms` earlier, the face had
+    /// already moved away and is returning (its displacement has fallen well below the peak it
+    /// reached before this frame).
+    fn crossed_on_return(&self, anchor_seconds: f64, return_level: f32) -> bool {
+        let Some((_, chained)) = self.chain_from(anchor_seconds) else { return false };
+        let sizes: Vec<f32> = chained.iter().map(peak_displacement).collect();
+        let (Some(&last), Some(peak)) = (sizes.last(), sizes.iter().copied().reduce(f32::max)) else { return false };
+        peak > return_level && last < self.config.late_drop_fraction * peak
     }
 
     fn finish_calibration(&mut self) {
@@ -548,22 +659,23 @@ impl Spotter {
     /// Turns a finished candidate into an event: apex at the displacement peak, onset and
     /// offset where the displacement is within `edge_fraction` of it.
     fn close(&mut self, candidate: &Candidate) -> Option<SpotEvent> {
-
+        let noise_level = self.return_noise();
         let look_back = candidate.first_above.seconds - self.config.micro_max_ms / 1000.0;
         let frames: Vec<&Record> = self.recent.iter().filter(|r| r.seconds >= look_back).collect();
         let first = frames.iter().position(|r| r.index == candidate.first_above.index)?;
+        let anchor = frames.iter().position(|r| r.seconds >= candidate.anchor_seconds).unwrap_or(first).min(first);
         let sizes: Vec<f32> = frames.iter().map(|r| peak_displacement(&r.displacement)).collect();
         let (apex, &peak) = sizes
             .iter()
             .enumerate()
-            .skip(first)
+            .skip(anchor)
             .max_by(|a, b| a.1.total_cmp(b.1))?;
         // Each side's edge is measured above the level that side settles at: neutral before the
         // onset, the chain's leftover noise after the offset (the frames since the motion ended).
         let last_above = frames.iter().rposition(|r| r.seconds <= candidate.last_above_seconds).unwrap_or(apex);
         let mut tail: Vec<f32> = sizes[(last_above + 1).min(sizes.len())..].to_vec();
         let settled = if tail.is_empty() { 0.0 } else { median_in_place(&mut tail) }.min(peak);
-        let mut before: Vec<f32> = sizes[..first].to_vec();
+        let mut before: Vec<f32> = sizes[..anchor].to_vec();
         let start_level = if before.is_empty() { 0.0 } else { median_in_place(&mut before) }.min(peak);
         let edge_on = start_level + self.config.edge_fraction * (peak - start_level);
         let edge_off = settled + self.config.edge_fraction * (peak - settled);
@@ -580,8 +692,18 @@ impl Spotter {
             self.counters.too_long += 1;
             return None;
         }
+        // A face that never moved beyond the chain's own noise made no expression.
+        if peak <= noise_level {
+            self.counters.low_confidence += 1;
+            return None;
+        }
         let returned = 1.0 - (sizes[sizes.len() - 1] / peak.max(1e-6)).min(1.0);
         let strength = 1.0 - 1.0 / candidate.peak_evidence.max(1.0);
+        let confidence = (strength.sqrt() * returned).clamp(0.0, 1.0);
+        if confidence < self.config.min_confidence {
+            self.counters.low_confidence += 1;
+            return None;
+        }
         let id = self.next_id;
         self.next_id += 1;
         self.counters.events += 1;
@@ -591,10 +713,17 @@ impl Spotter {
             onset,
             apex: apex_mark,
             offset: offset_mark,
-            confidence: (strength.sqrt() * returned).clamp(0.0, 1.0),
+            confidence,
             peak_score: candidate.peak_score,
             apex_displacement: frames[apex].displacement,
         })
+    }
+}
+
+fn add_displacement(to: &mut [[f32; 2]; 8], base: &[[f32; 2]; 8]) {
+    for (d, b) in to.iter_mut().zip(base) {
+        d[0] += b[0];
+        d[1] += b[1];
     }
 }
 

@@ -286,3 +286,47 @@ fn jaw_movement_does_not_fire_but_a_mouth_corner_does() {
     let scene = Scene { fps: 30.0, seconds: 5.0, movements: vec![smile], blinks: vec![], noise_px: 0.01, lost: None };
     assert_eq!(scene.run(SpotterConfig::default(), 4).0.len(), 1);
 }
+
+#[test]
+fn an_expression_first_seen_on_its_return_still_ends_as_an_event() {
+    // A slow, faint rise the score misses and a quick return it sees: the crossing comes after
+    // the apex, and the displacement chain must start before the rise to see the face return
+    // to neutral.
+    let late = Movement {
+        region: Region::BrowR,
+        direction: [0.0, 1.0],
+        amplitude: 0.15,
+        onset_s: 3.0,
+        apex_s: 3.42,
+        hold_s: 0.0,
+        offset_s: 3.48,
+    };
+    let scene = Scene { fps: 30.0, seconds: 7.0, movements: vec![late], blinks: vec![], noise_px: 0.02, lost: None };
+    let (events, samples, _) = scene.run(SpotterConfig::default(), 3);
+    let first_above = samples.iter().position(|s| s.active).expect("the return is seen") as f64 / 30.0;
+    assert!(first_above > late.apex_s, "the test needs a crossing after the apex, got {first_above:.3} s");
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let overlap = iou((events[0].onset.seconds, events[0].offset.seconds), (late.onset_s, late.offset_s));
+    assert!(overlap >= 0.5, "IoU {overlap:.2} for {:?}", events[0]);
+}
+
+#[test]
+fn the_mean_rule_averages_the_last_sustained_ms_at_any_frame_rate() {
+    for fps in [25.0, 30.0, 60.0] {
+        let mut spotter = Spotter::new(SpotterConfig::default());
+        let window_ms = SpotterConfig::default().sustained_ms;
+        // Frames no more than `window_ms` old, the newest included.
+        let in_window = (window_ms / 1000.0 * fps + 1e-6).floor() as usize + 1;
+        let mut means = Vec::new();
+        for i in 0..in_window + 4 {
+            // Alternating 4 and 8: the mean stays near 6 whatever dips.
+            let score = if i % 2 == 0 { 4.0 } else { 8.0 };
+            means.push(spotter.mean_recent_score(i as f64 / fps, score));
+        }
+        assert!(means[..in_window].iter().all(Option::is_none), "{fps} fps: not before the window is covered: {means:?}");
+        for mean in &means[in_window..] {
+            let mean = mean.expect("a mean once covered");
+            assert!((mean - 6.0).abs() <= 2.0 / in_window as f32 + 1e-4, "{fps} fps: {mean}");
+        }
+    }
+}
