@@ -295,13 +295,14 @@ def held_out_pairs(pool: FacePool, n: int = 400, seed: int = 123):
 
 
 # ---------------------------------------------------------------- network
-CORR_RADIUS = 2
+CORR_RADIUS = 2            # v1 and v2's coarse correlation at stride 4: +-2 cells = +-8 crop px
+CORR_CHANNELS = 16         # v2: the stride-4 features are projected to 16 channels for the correlation
+ARCHS = ("v1", "v2")
+ARCH = "v2"                # the architecture trained and exported by default
 
 
-def build_model():
-    import torch
+def _blocks():
     from torch import nn
-    import torch.nn.functional as F
 
     def cbr(i, o, k=3, s=1, d=1):
         return nn.Sequential(nn.Conv2d(i, o, k, s, d * (k // 2), dilation=d, bias=False), nn.BatchNorm2d(o),
@@ -320,6 +321,60 @@ def build_model():
 
         def forward(self, x):
             return x + self.block(x)
+
+    return cbr, dws, Res
+
+
+def standardise(x):
+    """Per-crop (x - mean) / sqrt(var + 1), on raw 0..255 crops."""
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    std = ((x - mean) ** 2).mean(dim=(2, 3), keepdim=True).add(1.0).sqrt()
+    return (x - mean) / std
+
+
+def local_correlation(a, b, r: int):
+    """[(2r+1)^2] channels: mean over channels of a(x) * b(x + d), d in [-r, r]^2 (rows, then columns)."""
+    import torch
+    import torch.nn.functional as F
+
+    h, w = a.shape[2], a.shape[3]
+    bp = F.pad(b, (r, r, r, r))
+    return torch.cat([(a * bp[:, :, dy:dy + h, dx:dx + w]).mean(1, keepdim=True)
+                      for dy in range(2 * r + 1) for dx in range(2 * r + 1)], 1)
+
+
+def identity_grid(size: int = SIZE):
+    """[1,size,size,2] GridSample coordinates (x, y in -1..1, align_corners=True) of every pixel."""
+    import torch
+
+    t = torch.arange(size, dtype=torch.float32) * (2.0 / (size - 1)) - 1.0
+    gy, gx = torch.meshgrid(t, t, indexing="ij")
+    return torch.stack([gx, gy], 2)[None]
+
+
+def warp_image(img, flow, base):
+    """img(x + flow) by bilinear sampling (ONNX GridSample), border replicated: img [N,C,H,W], flow
+    [N,2,H,W] in pixels (u, v), pixel centres at integers; `base` = identity_grid(H) (square)."""
+    import torch.nn.functional as F
+
+    grid = base + flow.permute(0, 2, 3, 1) * (2.0 / (img.shape[3] - 1))
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def build_model(arch: str = ARCH):
+    if arch == "v1":
+        return build_model_v1()
+    if arch == "v2":
+        return build_model_v2()
+    raise ValueError(f"unknown flow architecture {arch!r} (one of {ARCHS})")
+
+
+def build_model_v1():
+    import torch
+    from torch import nn
+    import torch.nn.functional as F
+
+    cbr, dws, Res = _blocks()
 
     class FlowNet(nn.Module):
         """Shared encoder per frame to stride 2 (16 ch) and stride 4 (32 ch); a 5x5 local
@@ -342,20 +397,13 @@ def build_model():
 
         def forward(self, previous, current):
             n = previous.shape[0]
-            x = torch.cat([previous, current], 0)
-            mean = x.mean(dim=(2, 3), keepdim=True)
-            std = ((x - mean) ** 2).mean(dim=(2, 3), keepdim=True).add(1.0).sqrt()
-            x = (x - mean) / std
+            x = standardise(torch.cat([previous, current], 0))
             f2 = self.e2(x)
             f4 = self.e4(f2)
             a2, b2 = f2[:n], f2[n:]
             a4, b4 = f4[:n], f4[n:]
-            r = CORR_RADIUS
-            h, w = a4.shape[2], a4.shape[3]
-            bp = F.pad(b4, (r, r, r, r))
-            corr = [(a4 * bp[:, :, dy:dy + h, dx:dx + w]).mean(1, keepdim=True)
-                    for dy in range(2 * r + 1) for dx in range(2 * r + 1)]
-            y = self.dec(self.dec_in(torch.cat([a4, b4] + corr, 1)))
+            corr = local_correlation(a4, b4, CORR_RADIUS)
+            y = self.dec(self.dec_in(torch.cat([a4, b4, corr], 1)))
             flow4 = self.head4(y) * 4.0                                           # crop px
             up = F.interpolate(flow4, scale_factor=2.0, mode="bilinear", align_corners=False)
             z = self.ref(self.ref_in(torch.cat([a2, b2, up * 0.25], 1)))
@@ -363,6 +411,60 @@ def build_model():
             return F.interpolate(flow2, scale_factor=2.0, mode="bilinear", align_corners=False)
 
     return FlowNet()
+
+
+def build_model_v2(width: int = 32, fine: int = 24):
+    import torch
+    from torch import nn
+    import torch.nn.functional as F
+
+    cbr, dws, Res = _blocks()
+
+    class FlowNet2(nn.Module):
+        """Coarse estimate, warp, residual. Shared encoder per frame: stride 2 (16 ch) and
+        stride 4 (32 ch). Stride 4: a 5x5 correlation (+-8 crop px) and a dilated
+        depthwise-separable decoder -> coarse flow. Then frame B itself (standardised) is warped
+        towards A by the coarse flow upsampled to full size (one bilinear GridSample), encoded
+        again at stride 2, and a decoder at 64x64 on both frames' stride-2 features regresses the
+        residual flow; bilinear to full size. Output in crop pixels."""
+
+        def __init__(self):
+            super().__init__()
+            self.e2 = cbr(1, 16, 3, 2)                                           # 64
+            self.e4 = nn.Sequential(cbr(16, 32, 3, 2), Res(dws(32, 32)))        # 32
+            self.proj = nn.Conv2d(32, CORR_CHANNELS, 1)                            # matching features
+            c4 = (2 * CORR_RADIUS + 1) ** 2
+            self.dec_in = cbr(32 + 32 + c4, width, 1)
+            self.dec = nn.Sequential(Res(dws(width, width, 1)), Res(dws(width, width, 2)),
+                                     Res(dws(width, width, 4)))
+            self.head4 = nn.Conv2d(width, 2, 3, 1, 1)
+            self.ref_in = cbr(16 + 16 + 2, fine, 1)
+            self.ref = nn.Sequential(Res(dws(fine, fine, 1)), Res(dws(fine, fine, 2)), Res(dws(fine, fine, 1)))
+            self.head2 = nn.Conv2d(fine, 2, 3, 1, 1)
+            nn.init.zeros_(self.head2.weight)
+            nn.init.zeros_(self.head2.bias)
+            self.register_buffer("base", identity_grid(SIZE), persistent=False)
+
+        def forward(self, previous, current):
+            n = previous.shape[0]
+            x = standardise(torch.cat([previous, current], 0))
+            f2 = self.e2(x)
+            f4 = self.e4(f2)
+            a2 = f2[:n]
+            a4, b4 = f4[:n], f4[n:]
+            m4 = self.proj(f4)
+            corr = local_correlation(m4[:n], m4[n:], CORR_RADIUS)
+            flow4 = self.head4(self.dec(self.dec_in(torch.cat([a4, b4, corr], 1)))) * 4.0   # crop px
+            up1 = F.interpolate(flow4, scale_factor=4.0, mode="bilinear", align_corners=False)
+            up2 = F.interpolate(flow4, scale_factor=2.0, mode="bilinear", align_corners=False)
+            wb2 = self.e2(warp_image(x[n:], up1, self.base))
+            flow2 = up2 + self.head2(self.ref(self.ref_in(torch.cat([a2, wb2, up2 * 0.25], 1))))
+            out = F.interpolate(flow2, scale_factor=2.0, mode="bilinear", align_corners=False)
+            if self.training:   # the coarse estimate too, for the two-scale loss
+                return out, [up1]
+            return out
+
+    return FlowNet2()
 
 
 def epe(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> float:

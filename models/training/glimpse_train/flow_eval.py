@@ -1,5 +1,6 @@
-"""`python -m glimpse_train flow-eval [--model ../flow.onnx] [--pairs 400]`: end-point error and
-time per pair of the flow model and of OpenCV's DIS (the pipeline's settings), Farneback and
+"""`python -m glimpse_train flow-eval [--model ../flow.onnx [--label ours]]... [--pairs 400]`: end-point
+error and time per pair of the flow model(s) (`--model` may be repeated, each with its `--label`)
+and of OpenCV's DIS (the pipeline's settings), Farneback and
 Dual TV-L1 on the same fixed held-out pairs (`flow.held_out_pairs`: faces of people never
 trained on, each pair seeded by its index). Prints a table, writes reports/flow_eval.json and
 reports/flow_eval_table.txt.
@@ -8,7 +9,8 @@ EPE columns: *all* = every pixel of the 128 x 128 crop; *local* = the pixels who
 (expression) motion is at least 0.2 px, the micro-expression motion itself; by the pair's local
 peak (0.2-1, 1-2, 2-4 px); *still face* = pairs with head motion only, no local motion (what a
 method invents on a neutral face). Time: median ms per pair on a 128 x 128 pair, with 1 and 2
-threads (ORT intra-op threads; cv2.setNumThreads), on the shared machine under its current load.
+threads (ORT intra-op threads; cv2.setNumThreads), on the shared machine under its current load;
+the methods take turns pair by pair, so that load changes during the run hit them alike.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from .export import MODELS_DIR, ort_session
 from .flow import Classical, build_pool, epe, held_out_pairs
 from .loso import REPORTS
 
-METHODS = ["ours", "dis", "farneback", "tvl1"]
+CLASSICAL = ["dis", "farneback", "tvl1"]
 LABELS = {"ours": "flow.onnx (ours)", "dis": "DIS (pipeline settings)", "farneback": "Farneback",
           "tvl1": "Dual TV-L1"}
 
@@ -33,16 +35,20 @@ def run_ours(sess, a, b):
     return out[0]
 
 
-def time_method(fn, pairs, reps=3) -> float:
-    for p in pairs[:5]:
-        fn(p[1], p[2])
-    ts = []
+def time_methods(fns: dict, pairs, reps=3) -> dict:
+    """Median ms per pair of each method; the methods take turns pair by pair, so that a change
+    in the shared machine's load hits them all alike."""
+    for fn in fns.values():
+        for p in pairs[:5]:
+            fn(p[1], p[2])
+    ts = {m: [] for m in fns}
     for _ in range(reps):
         for p in pairs:
-            t = time.perf_counter()
-            fn(p[1], p[2])
-            ts.append(time.perf_counter() - t)
-    return round(float(np.median(ts)) * 1000, 3)
+            for m, fn in fns.items():
+                t = time.perf_counter()
+                fn(p[1], p[2])
+                ts[m].append(time.perf_counter() - t)
+    return {m: round(float(np.median(v)) * 1000, 3) for m, v in ts.items()}
 
 
 def main(argv=None):
@@ -50,19 +56,27 @@ def main(argv=None):
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", default=None)
-    ap.add_argument("--model", default=str(MODELS_DIR / "flow.onnx"))
+    ap.add_argument("--model", action="append", default=None,
+                    help="an ONNX flow model (repeatable; default ../flow.onnx)")
+    ap.add_argument("--label", action="append", default=None,
+                    help="the table's name for each --model, in order (default: ours, or the file names)")
     ap.add_argument("--pairs", type=int, default=400)
     ap.add_argument("--timing-pairs", type=int, default=60)
     ap.add_argument("--out", default=str(REPORTS / "flow_eval.json"))
     a = ap.parse_args(argv)
 
+    models = a.model or [str(MODELS_DIR / "flow.onnx")]
+    labels = a.label or (["ours"] if len(models) == 1 else [os.path.basename(m) for m in models])
+    if len(labels) != len(models) or len(set(labels)) != len(labels) or set(labels) & set(CLASSICAL):
+        raise SystemExit("give one distinct --label per --model (not a classical method's name)")
+    ours = dict(zip(labels, models))
+    METHODS = labels + CLASSICAL
     pool = build_pool(a.data)
     pairs = held_out_pairs(pool, a.pairs)
     cv2.setNumThreads(1)
-    sess1 = ort_session(a.model, 1)
     classical = Classical()
-    fns = {"ours": lambda x, y: run_ours(sess1, x, y)}
-    fns.update({m: (lambda x, y, m=m: classical.run(m, x, y)) for m in METHODS[1:]})
+    fns = {k: (lambda x, y, s=ort_session(m, 1): run_ours(s, x, y)) for k, m in ours.items()}
+    fns.update({m: (lambda x, y, m=m: classical.run(m, x, y)) for m in CLASSICAL})
 
     rows = {m: {"all": [], "local": [], "bins": {"0.2-1": [], "1-2": [], "2-4": []}, "still": []} for m in METHODS}
     for _, pa, pb, flow, local in pairs:
@@ -84,15 +98,16 @@ def main(argv=None):
     tp = pairs[:a.timing_pairs]
     for threads in (1, 2):
         cv2.setNumThreads(threads)
-        sess = ort_session(a.model, threads)
-        timing[threads] = {"ours": time_method(lambda x, y: run_ours(sess, x, y), tp)}
-        timing[threads].update({m: time_method(fns[m], tp) for m in METHODS[1:]})
+        fns_t = {k: (lambda x, y, s=ort_session(m, threads): run_ours(s, x, y)) for k, m in ours.items()}
+        fns_t.update({m: fns[m] for m in CLASSICAL})
+        timing[threads] = time_methods(fns_t, tp)
     mean = lambda v: round(float(np.mean(v)), 4) if v else None  # noqa: E731
     report = {
         "pairs": len(pairs), "held_out_faces": int(pool.held_out.sum()),
-        "pairs_with_local_motion": len(rows["ours"]["local"]), "still_face_pairs": len(rows["ours"]["still"]),
-        "bin_counts": {k: len(v) for k, v in rows["ours"]["bins"].items()},
-        "model": os.path.relpath(a.model, MODELS_DIR), "load_average": os.getloadavg()[0],
+        "pairs_with_local_motion": len(rows["dis"]["local"]), "still_face_pairs": len(rows["dis"]["still"]),
+        "bin_counts": {k: len(v) for k, v in rows["dis"]["bins"].items()},
+        "models": {k: os.path.relpath(os.path.abspath(m), MODELS_DIR) for k, m in ours.items()},
+        "load_average": os.getloadavg()[0],
         "methods": {m: {"epe_all": mean(r["all"]), "epe_local": mean(r["local"]),
                         "epe_by_local_peak": {k: mean(v) for k, v in r["bins"].items()}, "epe_still_face": mean(r["still"]),
                         "ms_per_pair_1_thread": timing[1][m], "ms_per_pair_2_threads": timing[2][m]}
@@ -115,7 +130,7 @@ def format_table(report) -> str:
              f"{report['still_face_pairs']} still faces; by local peak {report['bin_counts']}); EPE in crop px",
              " | ".join(head)]
     for m, r in report["methods"].items():
-        cells = [LABELS[m], r["epe_all"], r["epe_local"]] + [r["epe_by_local_peak"][b] for b in bins]
+        cells = [LABELS.get(m, m), r["epe_all"], r["epe_local"]] + [r["epe_by_local_peak"][b] for b in bins]
         cells += [r["epe_still_face"], r["ms_per_pair_1_thread"], r["ms_per_pair_2_threads"]]
         lines.append(" | ".join(str(c) for c in cells))
     return "\n".join(lines)

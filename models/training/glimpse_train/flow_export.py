@@ -1,5 +1,5 @@
-"""`python -m glimpse_train flow-export [--weights cache/flow_s0.pt]`: export the trained flow
-model to models/flow.onnx and write models/flow.golden.json: a pair of crops from a formula
+"""`python -m glimpse_train flow-export [--arch v2] [--weights cache/flow_v2_s0.pt] [--out ../flow.onnx]`:
+export the trained flow model to models/flow.onnx and write models/flow.golden.json (beside --out): a pair of crops from a formula
 (integers 0..255, stored; see `golden_pair`) and the onnxruntime flow on a 4-px grid (every
 4th row and column, both channels; tolerance 1e-3 px), with the model's sha256.
 """
@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from .export import MODELS_DIR, OPSET, export_checked, write_golden
-from .flow import SIZE, build_model
+from .flow import ARCH, ARCHS, SIZE, build_model
+from .flow_train import checkpoint_name
 from .landmarks import CACHE
 
 GRID = 4   # golden outputs at every GRID-th pixel
@@ -58,17 +59,19 @@ def main(argv=None):
 
     torch.set_num_threads(1)
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--weights", default=str(CACHE / "flow_s0.pt"))
+    ap.add_argument("--arch", default=ARCH, choices=ARCHS)
+    ap.add_argument("--weights", default=None, help="default cache/<the arch's checkpoint, seed 0>.pt")
     ap.add_argument("--out", default=str(MODELS_DIR / "flow.onnx"))
     a = ap.parse_args(argv)
-    model = build_model()
+    a.weights = a.weights or str(CACHE / f"{checkpoint_name(a.arch, 0)}.pt")
+    model = build_model(a.arch)
     out = Path(a.out)
     prev, cur = golden_pair()
     _, got, diff = export_checked(model, a.weights, export_flow, out, {"previous": prev, "current": cur}, "flow")
     grid = got[0, :, ::GRID, ::GRID]
     mean_flow = [float(got[0, 0].mean()), float(got[0, 1].mean())]
     write_golden(model, out, {
-        "input_names": ["previous", "current"], "output_name": "flow",
+        "arch": a.arch, "input_names": ["previous", "current"], "output_name": "flow",
         "input_formula": golden_pair.__doc__, "input_shape": list(prev.shape),
         "previous": prev[0, 0].astype(int).tolist(), "current": cur[0, 0].astype(int).tolist(),
         "grid_step": GRID, "flow_grid": np.round(grid.astype(np.float64), 6).tolist(), "tolerance": 1e-3,

@@ -1,11 +1,14 @@
-"""`python -m glimpse_train flow-train [--steps N] [--seed S]`: train the flow model with the one
-fixed recipe and save cache/flow_s{seed}.pt (+ reports/flow_train_s{seed}.json).
+"""`python -m glimpse_train flow-train [--arch v2] [--seed S] [--steps N]`: train the flow model with
+its architecture's one fixed recipe (`RECIPES`) and save cache/flow_v2_s{seed}.pt (v1, the first
+model: cache/flow_s{seed}.pt) and reports/flow_train_v2_s{seed}.json (v1: flow_train_s{seed}.json).
 
 Data (read from ../shared, nothing copied): LFW (aligned by its Haar box, as the pipeline's
 default) and 300-W afw + helen (aligned on their labels), minus the held-out faces (LFW people
 with crc32(name) % 10 == 0, and 300-W helen_test). Every sample is a fresh pair from
-`flow.make_pair`. Loss: the mean end-point error over the crop. AdamW lr 2e-3, wd 1e-4,
-one-cycle (5 % warm-up, cosine), batch 16; the last step is kept (no selection on held-out data).
+`flow.make_pair`. Loss: the mean end-point error over the crop (v2: plus 0.5 x that of the
+coarse stride-4 estimate, upsampled). AdamW lr 2e-3, wd 1e-4, one-cycle (5 % warm-up, cosine),
+batch 16; v1 2,500 steps, v2 5,000 steps with the gradient norm clipped at 5. The last step is
+kept (no selection on held-out data).
 """
 from __future__ import annotations
 
@@ -15,11 +18,26 @@ import time
 
 import numpy as np
 
-from .flow import build_model, build_pool, make_pair
+from .flow import ARCH, ARCHS, build_model, build_pool, make_pair
 from .landmarks import CACHE
 from .loso import REPORTS
 
-RECIPE = {"steps": 2500, "batch": 16, "lr": 2e-3, "wd": 1e-4, "warmup": 0.05}
+# One fixed recipe per architecture, decided before training; `coarse_weight` weighs the EPE of
+# the coarse estimate (v2 only) beside the final one's, `clip` the gradient norm (v2 only).
+STEPS_V2 = 5000
+RECIPES = {
+    "v1": {"steps": 2500, "batch": 16, "lr": 2e-3, "wd": 1e-4, "warmup": 0.05},
+    "v2": {"steps": STEPS_V2, "batch": 16, "lr": 2e-3, "wd": 1e-4, "warmup": 0.05, "coarse_weight": 0.5, "clip": 5.0},
+}
+
+
+def checkpoint_name(arch: str, seed: int) -> str:
+    """cache/<name>.pt: flow_s{seed} for v1 (as shipped), flow_v2_s{seed} for v2."""
+    return f"flow_s{seed}" if arch == "v1" else f"flow_{arch}_s{seed}"
+
+
+def epe_loss(pred, truth):
+    return ((pred - truth) ** 2).sum(1).add(1e-6).sqrt().mean()
 
 
 def batch(pool, train_idx, rng, n):
@@ -39,13 +57,16 @@ def main(argv=None):
     torch.set_num_threads(1)
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", default=None)
+    ap.add_argument("--arch", default=ARCH, choices=ARCHS)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--steps", type=int, default=RECIPE["steps"])
+    ap.add_argument("--steps", type=int, default=None, help="override the recipe's steps (smoke tests)")
     ap.add_argument("--lfw-limit", type=int, default=0, help="first N LFW images only (smoke tests)")
     ap.add_argument("--name", default=None)
     a = ap.parse_args(argv)
-    recipe = dict(RECIPE, steps=a.steps)
-    name = a.name or f"flow_s{a.seed}"
+    recipe = dict(RECIPES[a.arch])
+    if a.steps:
+        recipe["steps"] = a.steps
+    name = a.name or checkpoint_name(a.arch, a.seed)
 
     t0 = time.time()
     pool = build_pool(a.data, a.lfw_limit)
@@ -55,7 +76,7 @@ def main(argv=None):
     print("data:", data, flush=True)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
-    model = build_model()
+    model = build_model(a.arch)
     opt = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=recipe["wd"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe["lr"], total_steps=recipe["steps"],
                                                 pct_start=recipe["warmup"], anneal_strategy="cos")
@@ -67,9 +88,16 @@ def main(argv=None):
         x, y = batch(pool, train_idx, rng, recipe["batch"])
         x, y = torch.from_numpy(x), torch.from_numpy(y)
         pred = model(x[:, :1], x[:, 1:])
-        loss = ((pred - y) ** 2).sum(1).add(1e-6).sqrt().mean()
+        if isinstance(pred, tuple):   # v2: the final flow and the coarse estimate(s)
+            pred, coarse = pred
+            loss = epe_loss(pred, y)
+            total = loss + recipe["coarse_weight"] * sum(epe_loss(c, y) for c in coarse)
+        else:
+            loss = total = epe_loss(pred, y)
         opt.zero_grad()
-        loss.backward()
+        total.backward()
+        if recipe.get("clip"):
+            torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["clip"])
         opt.step()
         sched.step()
         losses.append(float(loss.detach()))
@@ -80,7 +108,7 @@ def main(argv=None):
             print(json.dumps(rec), flush=True)
             torch.save(model.state_dict(), CACHE / f"{name}.pt")
     (REPORTS / f"{name.replace('flow', 'flow_train')}.json").write_text(json.dumps(
-        {"recipe": recipe, "seed": a.seed, "torch_threads": 1, "data": data, "log": log}, indent=1))
+        {"arch": a.arch, "recipe": recipe, "seed": a.seed, "torch_threads": 1, "data": data, "log": log}, indent=1))
     return 0
 
 

@@ -71,9 +71,10 @@ def test_classical_flows_share_the_convention():
         assert FL.epe(c.run(method, a, b)[:, 16:-16, 16:-16], flow[:, 16:-16, 16:-16]) < 0.15, method
 
 
-def test_network_shapes_and_onnx_export_agree(tmp_path):
+@pytest.mark.parametrize("arch", FL.ARCHS)
+def test_network_shapes_and_onnx_export_agree(tmp_path, arch):
     torch.manual_seed(0)
-    model = FL.build_model().eval()
+    model = FL.build_model(arch).eval()
     prev, cur = golden_pair()
     with torch.no_grad():
         ref = model(torch.from_numpy(prev), torch.from_numpy(cur)).numpy()
@@ -86,6 +87,37 @@ def test_network_shapes_and_onnx_export_agree(tmp_path):
     got = sess.run(["flow"], {"previous": np.concatenate([prev, cur]), "current": np.concatenate([cur, prev])})[0]
     assert got.shape == (2, 2, FL.SIZE, FL.SIZE)
     assert np.abs(got[:1] - ref).max() < 1e-3
+
+
+def test_warp_moves_the_image_by_the_flow():
+    """warp_image(B, F)(x) = B(x + F(x)): with the true flow, B warped gives back A (OpenCV's
+    convention, as the v2 network warps frame B towards A); and it matches cv2.remap."""
+    import cv2
+
+    src = smooth_texture(2)
+    m = np.array([[1.0, 0, -40], [0, 1.0, -40]])
+    f = FL.Field(np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2)), np.zeros((0, 2, 2)),
+                 FL.similarity_about_centre(0.01, 0.01, 1.3, -0.6))
+    ys, xs = np.mgrid[0:FL.SIZE, 0:FL.SIZE].astype(np.float32)
+    a = FL.sample(src, FL.invert(m), xs, ys)
+    mx, my = f.backward_map()
+    b = FL.sample(src, FL.invert(m), mx, my)
+    flow, _ = f.flow()
+    warped = FL.warp_image(torch.from_numpy(b)[None, None], torch.from_numpy(flow)[None], FL.identity_grid())[0, 0].numpy()
+    ref = cv2.remap(b, xs + flow[0], ys + flow[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    assert np.abs(warped - ref).max() < 0.05
+    inner = (slice(12, -12),) * 2
+    assert np.abs(warped - a)[inner].mean() < 0.6 < np.abs(b - a)[inner].mean()
+
+
+def test_v2_returns_its_coarse_estimate_when_training():
+    torch.manual_seed(0)
+    model = FL.build_model("v2").train()
+    prev, cur = (torch.from_numpy(v) for v in golden_pair())
+    out, coarse = model(torch.cat([prev, cur]), torch.cat([cur, prev]))
+    assert out.shape == (2, 2, FL.SIZE, FL.SIZE) and [c.shape for c in coarse] == [out.shape]
+    with pytest.raises(ValueError):
+        FL.build_model("v0")
 
 
 def test_held_out_split_is_by_person():
@@ -107,3 +139,14 @@ def test_pool_from_shared_data_keeps_people_apart():
     for p, q in zip(pairs, again):
         assert p[0] == q[0] and np.array_equal(p[1], q[1]) and np.array_equal(p[3], q[3])
         assert p[1].shape == p[2].shape == (FL.SIZE, FL.SIZE) and p[3].shape == (2, FL.SIZE, FL.SIZE)
+
+
+def test_timing_takes_turns_and_reports_every_method():
+    from glimpse_train.flow_eval import time_methods
+
+    calls = []
+    fns = {m: (lambda x, y, m=m: calls.append(m)) for m in ("ours v2", "dis")}
+    pairs = [(None, None, None)] * 7
+    out = time_methods(fns, pairs, reps=2)
+    assert set(out) == {"ours v2", "dis"} and all(v >= 0 for v in out.values())
+    assert calls[10:14] == ["ours v2", "dis", "ours v2", "dis"]   # after the 5 warm-up pairs each
