@@ -168,7 +168,7 @@ fn a_missing_corrupt_or_wrong_shaped_landmark_model_is_named() {
 
     let mut landmarker = Landmarker::load(&models_dir().join("landmarks.onnx")).unwrap();
     let error = landmarker.points(&[0.0; 10]).unwrap_err().to_string();
-    assert!(error.contains("10 values") && error.contains("9216"), "{error}");
+    assert!(error.contains("10 values") && error.contains("16384"), "{error}");
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn glimpse_models_lists_each_model_with_sha256_contract_and_status() {
     let listing = run(&models_dir());
     let sha = sha256_file(&models_dir().join("landmarks.onnx")).unwrap();
     assert!(listing.contains(&sha), "{listing}");
-    assert!(listing.contains("face [N, 1, 96, 96] -> points [N, 68, 2]"), "{listing}");
+    assert!(listing.contains("face [N, 1, 128, 128] -> points [N, 68, 2]"), "{listing}");
     assert!(listing.contains("motion [N, 3, 28, 28] -> logits [N, 3]"), "{listing}");
     assert!(listing.contains("previous [N, 1, 128, 128], current [N, 1, 128, 128] -> flow [N, 2, 128, 128]"), "{listing}");
     assert!(listing.contains(&sha256_file(&models_dir().join("flow.onnx")).unwrap()), "{listing}");

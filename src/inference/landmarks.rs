@@ -3,8 +3,9 @@
 //!
 //! The crop is made exactly as the training code makes it (`glimpse_train/landmarks.py`): a
 //! similarity `frame -> canonical 128-px crop` (from the face box, or from the previous frame's
-//! points fitted to the canonical template), then `q = (p - 64) * 96 / 160 + 48` into the
-//! 96 x 96 model crop; bilinear warp with replicated borders of the grayscale frame; raw 0..255.
+//! points fitted to the canonical template), then `q = (p - 64) * 128 / 160 + 64` into the
+//! 128 x 128 model crop; bilinear warp with replicated borders of the grayscale frame; raw 0..255.
+//! The network itself also reads the mirrored crop and averages the two answers.
 //!
 //! Tracking: once a face has points, the next frame's crop is built from those points moved by
 //! the tracked box's shift (the Lucas-Kanade motion), not from the box: the box's scale and
@@ -13,7 +14,7 @@
 //! re-placed only when that reference has moved more than 1 crop pixel from where the crop is
 //! (`GLIMPSE_LANDMARK_RECROP_PX` changes this, 0 = every frame, for measurements): on a still
 //! face the crop stays put, so the points no longer feed their own noise back into the next
-//! crop (still-face jitter 0.21 % -> 0.15 % of the inter-ocular distance, `models/landmarks.md`). Nothing is smoothed: every frame's points are the model's own
+//! crop (still-face jitter 0.14 % -> 0.11 % of the inter-ocular distance, `models/landmarks.md`). Nothing is smoothed: every frame's points are the model's own
 //! measurement on that frame's image.
 
 use std::path::{Path, PathBuf};
@@ -30,7 +31,7 @@ use crate::face::template::{CANONICAL_68, TEMPLATE_SIZE};
 use crate::face::{BoxF, FaceError, LandmarkDetector, Landmarks, Similarity};
 
 /// Side of the model's input crop.
-pub const LANDMARK_CROP: i32 = 96;
+pub const LANDMARK_CROP: i32 = 128;
 /// Canonical (128-px template) pixels shown across the model crop: a 16-px margin on each side.
 const CANONICAL_SPAN: f32 = 160.0;
 pub const LANDMARK_COUNT: usize = 68;
@@ -210,18 +211,18 @@ mod tests {
         let face = Similarity { a: 1.7, b: 0.2, tx: 40.0, ty: 25.0 };
         let points = CANONICAL_68.map(|p| face.apply(p));
         let to_crop = Landmarker::crop_transform_from_points(&points).unwrap();
-        // ... lands on the template in model-crop pixels: (p - 64) * 96 / 160 + 48.
+        // ... lands on the template in model-crop pixels: (p - 64) * 128 / 160 + 64.
         for (p, t) in points.iter().zip(CANONICAL_68) {
             let q = to_crop.apply(*p);
-            let want = [(t[0] - 64.0) * 0.6 + 48.0, (t[1] - 64.0) * 0.6 + 48.0];
+            let want = [(t[0] - 64.0) * 0.8 + 64.0, (t[1] - 64.0) * 0.8 + 64.0];
             assert!((q[0] - want[0]).abs() < 1e-3 && (q[1] - want[1]).abs() < 1e-3, "{q:?} vs {want:?}");
         }
         // A box puts its calibrated centre (HAAR_OFFSET in the template) at the same place.
         let bbox = BoxF { x: 100.0, y: 50.0, width: 80.0, height: 80.0 };
         let q = Landmarker::crop_transform_from_box(&bbox).apply([140.0, 90.0]);
         let offset = crate::face::template::HAAR_OFFSET;
-        assert!((q[0] - ((offset[0] - 64.0) * 0.6 + 48.0)).abs() < 1e-3);
-        assert!((q[1] - ((offset[1] - 64.0) * 0.6 + 48.0)).abs() < 1e-3);
+        assert!((q[0] - ((offset[0] - 64.0) * 0.8 + 64.0)).abs() < 1e-3);
+        assert!((q[1] - ((offset[1] - 64.0) * 0.8 + 64.0)).abs() < 1e-3);
     }
 
     #[test]

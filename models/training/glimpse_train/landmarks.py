@@ -4,11 +4,12 @@ the network, the MediaPipe teacher and its 468 -> 68 mapping. See `models/landma
 Crop geometry (the contract the Rust side reproduces exactly, `src/inference/landmarks.rs`):
 a similarity `frame -> canonical 128-px crop` (the same one `src/face/align.rs` builds, from the
 Haar/tracked box or from landmarks fitted to the template of `src/face/template.rs`), followed
-by the fixed map `q = (p - 64) * S / 160 + S / 2` into the model's S x S crop (S = 96): the
+by the fixed map `q = (p - 64) * S / 160 + S / 2` into the model's S x S crop (S = 128): the
 canonical crop with a margin of 16 canonical px on every side. The frame is warped with
 bilinear interpolation and replicated borders (OpenCV `warpAffine`, INTER_LINEAR,
 BORDER_REPLICATE), grayscale uint8 (`cvtColor BGR2GRAY`), fed as raw 0..255 floats; the network
-normalises each crop itself (mean/std) and returns 68 (x, y) in crop pixels.
+normalises each crop itself (mean/std) and returns 68 (x, y) in crop pixels. The exported graph
+also runs the mirrored crop and averages the two (`build_model(flip_tta=True)`).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from .data import REPO_ROOT, default_shared
 
-CROP = 96                  # model input side
+CROP = 128                 # model input side (v1: 96)
 CANON = 128.0              # canonical crop side (src/face/template.rs TEMPLATE_SIZE)
 SPAN = 160.0               # canonical px shown across the model crop
 K = CROP / SPAN            # canonical px -> model crop px
@@ -239,7 +240,10 @@ def make_sample(image: np.ndarray, points: np.ndarray, rng: np.random.Generator,
 
 
 # ---------------------------------------------------------------- network
-def build_model():
+def build_model(crop: int = CROP, flip_tta: bool = False):
+    """The landmark network for `crop`-px inputs. flip_tta: the forward pass also runs the
+    mirrored crop and averages the two (mirrored back: x -> crop - 1 - x, points through FLIP);
+    the shipped ONNX graph has it, training does not."""
     import torch
     from torch import nn
     import torch.nn.functional as F
@@ -259,26 +263,38 @@ def build_model():
             return x + y if self.res else y
 
     class LandmarkNet(nn.Module):
-        """Per-crop standardisation; a depthwise-separable encoder to 6x6; a two-step top-down
-        decoder to 24x24 (stride 4); 68 heatmaps; soft-argmax -> crop px."""
+        """Per-crop standardisation; a depthwise-separable encoder to stride 16; a two-step
+        top-down decoder to stride 4; 68 heatmaps; soft-argmax -> crop px. (Sides for 128 px.)"""
 
         def __init__(self):
             super().__init__()
-            self.stem = cbr(1, 16, 3, 2)                                    # 48
-            self.s4 = nn.Sequential(DW(16, 32, 2), DW(32, 32))              # 24
-            self.s8 = nn.Sequential(DW(32, 64, 2), DW(64, 64), DW(64, 64))  # 12
-            self.s16 = nn.Sequential(DW(64, 128, 2), DW(128, 128), DW(128, 128), DW(128, 128))  # 6
+            self.flip_tta = flip_tta
+            self.crop = crop
+            self.stem = cbr(1, 16, 3, 2)                                    # 64
+            self.s4 = nn.Sequential(DW(16, 32, 2), DW(32, 32))              # 32
+            self.s8 = nn.Sequential(DW(32, 64, 2), DW(64, 64), DW(64, 64))  # 16
+            self.s16 = nn.Sequential(DW(64, 128, 2), DW(128, 128), DW(128, 128), DW(128, 128))  # 8
             self.lat16 = cbr(128, 64, 1)
             self.dec8 = DW(64, 64)
             self.lat8 = cbr(64, 32, 1)
             self.dec4 = nn.Sequential(DW(32, 32), DW(32, 32))
             self.head = nn.Conv2d(32, 68, 1)
-            n = CROP // 4
+            n = crop // 4
             c = (torch.arange(n, dtype=torch.float32) + 0.5) * 4.0 - 0.5  # cell centre, px (pixel-centre coords)
             gy, gx = torch.meshgrid(c, c, indexing="ij")
             self.register_buffer("grid", torch.stack([gx.reshape(-1), gy.reshape(-1)], 1))  # [n*n,2]
+            self.register_buffer("flip", torch.as_tensor(FLIP, dtype=torch.long), persistent=False)
+            self.register_buffer("mirror_mul", torch.tensor([-1.0, 1.0]), persistent=False)
+            self.register_buffer("mirror_add", torch.tensor([crop - 1.0, 0.0]), persistent=False)
 
         def forward(self, x):
+            if not self.flip_tta:
+                return self.points(x)
+            p = self.points(torch.cat([x, torch.flip(x, dims=[3])], 0)).reshape(2, -1, 68, 2)
+            mirrored = p[1][:, self.flip] * self.mirror_mul + self.mirror_add
+            return (p[0] + mirrored) * 0.5
+
+        def points(self, x):
             mean = x.mean(dim=(2, 3), keepdim=True)
             std = ((x - mean) ** 2).mean(dim=(2, 3), keepdim=True).add(1.0).sqrt()
             x = (x - mean) / std
@@ -292,6 +308,56 @@ def build_model():
             return p @ self.grid  # [b,68,2]
 
     return LandmarkNet()
+
+
+def init_from_onnx(model, path, calibration: np.ndarray) -> None:
+    """Loads the convolutions of an exported landmark model (batch norm folded into them, e.g.
+    v1's models/landmarks.onnx) into `model` (same layers; any input size) and un-folds the batch
+    norms so that the network computes the same function in eval mode, and about the same in
+    train mode on batches like `calibration` ([B,1,S,S] training crops): each norm gets that
+    batch's statistics of its input as running statistics and the matching scale and shift."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+    from torch import nn
+
+    g = onnx.load(str(path)).graph
+    init = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    convs_onnx = [(init[n.input[1]], init[n.input[2]]) for n in g.node if n.op_type == "Conv"]
+    mods = list(model.modules())
+    pairs = [(m, mods[i + 1] if i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm2d) else None)
+             for i, m in enumerate(mods) if isinstance(m, nn.Conv2d)]
+    assert len(pairs) == len(convs_onnx), (len(pairs), len(convs_onnx))
+    folded_bias = {}
+    with torch.no_grad():
+        for (conv, bn), (w, b) in zip(pairs, convs_onnx):
+            assert tuple(conv.weight.shape) == w.shape, (conv, w.shape)
+            conv.weight.copy_(torch.from_numpy(np.array(w)))
+            if bn is None:
+                conv.bias.copy_(torch.from_numpy(np.array(b)))
+                continue
+            bn.weight.fill_(1.0)
+            bn.bias.copy_(torch.from_numpy(np.array(b)))
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1.0 - bn.eps)
+            folded_bias[bn] = torch.from_numpy(np.array(b))
+    stats = {}
+    hooks = [bn.register_forward_pre_hook(
+        lambda mod, inp: stats.__setitem__(mod, (inp[0].mean((0, 2, 3)), inp[0].var((0, 2, 3), unbiased=False))))
+        for bn in folded_bias]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.from_numpy(np.asarray(calibration, np.float32)))
+        for h in hooks:
+            h.remove()
+        for bn, b in folded_bias.items():
+            mean, var = stats[bn]
+            bn.running_mean.copy_(mean)
+            bn.running_var.copy_(var)
+            bn.weight.copy_((var + bn.eps).sqrt())
+            bn.bias.copy_(b + mean)
+    model.train(was_training)
 
 
 # ---------------------------------------------------------------- teacher (MediaPipe face mesh)

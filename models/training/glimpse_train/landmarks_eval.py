@@ -100,7 +100,8 @@ def summary(e: np.ndarray) -> dict:
 
 def speed(path, threads: int, reps: int = 1000) -> dict:
     sess = ort_session(path, threads)
-    x = np.random.default_rng(0).uniform(0, 255, (1, 1, 96, 96)).astype(np.float32)
+    side = sess.get_inputs()[0].shape[2]  # the model's own crop size (v1: 96)
+    x = np.random.default_rng(0).uniform(0, 255, (1, 1, side, side)).astype(np.float32)
     for _ in range(50):
         sess.run(["points"], {"face": x})
     ts = []

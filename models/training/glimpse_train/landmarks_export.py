@@ -1,11 +1,12 @@
-"""`python -m glimpse_train landmarks-export [--weights cache/landmarks_s0.pt]`: export the trained
-landmark model to models/landmarks.onnx and write models/landmarks.golden.json:
+"""`python -m glimpse_train landmarks-export [--weights cache/landmarks_v2.pt]`: export the trained
+landmark model, with the mirrored-crop average in the graph (build_model(flip_tta=True)), to
+models/landmarks.onnx and write models/landmarks.golden.json:
 
 - `inputs`/`points`: two crops from a formula (integers 0..255, see `golden_crops`) and the
   onnxruntime outputs (tolerance 1e-4 px);
 - `astronaut`: the whole runtime path on assets/astronaut.png from a fixed face box (frame ->
   model crop exactly as src/inference/landmarks.rs builds it, the network, back to frame px),
-  with the crop transform and the expected points in frame pixels (tolerance 0.02 px).
+  with the crop transform and the expected points in frame pixels (tolerance 0.05 px).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ ASTRONAUT_BOX = [177.0, 66.0, 95.0, 95.0]   # x, y, w, h: where the Haar cascade
 
 
 def golden_crops() -> np.ndarray:
-    """[2,1,96,96]: x[n,0,h,w] = round(127.5 + 100 sin(0.21 (n+1) h + 0.13 w + n) cos(0.07 w - 0.05 h))."""
+    """[2,1,S,S] (S = CROP): x[n,0,h,w] = round(127.5 + 100 sin(0.21 (n+1) h + 0.13 w + n) cos(0.07 w - 0.05 h))."""
     n, h, w = np.meshgrid(np.arange(2), np.arange(CROP), np.arange(CROP), indexing="ij")
     x = 127.5 + 100 * np.sin(0.21 * (n + 1) * h + 0.13 * w + n) * np.cos(0.07 * w - 0.05 * h)
     return np.round(x).astype(np.float32)[:, None]
@@ -31,7 +32,7 @@ def export_landmarks(model, path: Path) -> None:
     import torch
 
     model.eval()
-    dummy = torch.from_numpy(golden_crops()[:1])
+    dummy = torch.from_numpy(golden_crops()[:1, :, :model.crop, :model.crop].copy())
     torch.onnx.export(model, (dummy,), str(path), dynamo=False, input_names=["face"], output_names=["points"],
                       opset_version=OPSET, dynamic_axes={"face": {0: "N"}, "points": {0: "N"}})
     # The exporter leaves the point count symbolic; write the contract's static [N, 68, 2].
@@ -65,10 +66,10 @@ def main(argv=None):
 
     torch.set_num_threads(1)
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--weights", default=str(CACHE / "landmarks_s0.pt"))
+    ap.add_argument("--weights", default=str(CACHE / "landmarks_v2.pt"))
     ap.add_argument("--out", default=str(MODELS_DIR / "landmarks.onnx"))
     a = ap.parse_args(argv)
-    model = build_model()
+    model = build_model(flip_tta=True)
     out = Path(a.out)
     x = golden_crops()
     sess, got, diff = export_checked(model, a.weights, export_landmarks, out, {"face": x}, "points")

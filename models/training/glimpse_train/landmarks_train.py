@@ -7,8 +7,9 @@ labels mapped to 68 points (`landmarks-teacher` must have run). Each epoch draws
 all YTF training frames and 3,000 LFW faces; every sample is a fresh augmentation
 (landmarks.make_sample). Loss: L1 of the points over the inter-ocular distance (LFW weight 0.5).
 AdamW lr 2e-3, wd 1e-4, one-cycle (5 % warm-up, cosine), batch 64; the last epoch is kept.
-The shipped model adds a continuation stage (`--resume ... --epochs 20 --lr 5e-4 --seed 1
---name landmarks_s0_stage2`, see models/landmarks.md).
+v1 (96-px crops) added a continuation stage (`--resume ... --epochs 20 --lr 5e-4 --seed 1
+--name landmarks_s0_stage2`); v2 (128-px crops, the shipped contract) starts from v1's exported
+weights (`--init-onnx`, see landmarks.init_from_onnx) with the v2 command of models/landmarks.md.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import time
 
 import numpy as np
 
-from .landmarks import CACHE, LabelledSet, build_model, iod, load_set, make_sample, ytf_test_videos
+from .landmarks import CACHE, LabelledSet, build_model, init_from_onnx, iod, load_set, make_sample, ytf_test_videos
 from .loso import REPORTS
 
 RECIPE = {"epochs": 50, "batch": 64, "lr": 2e-3, "wd": 1e-4, "warmup": 0.05, "w300": 3, "lfw_per_epoch": 3000,
@@ -69,10 +70,11 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=RECIPE["epochs"])
     ap.add_argument("--limit", type=int, default=0, help="batches per epoch (smoke tests)")
     ap.add_argument("--resume", help="start from these weights (a continuation stage)")
+    ap.add_argument("--init-onnx", help="start from an exported model's weights (any crop size; v2 from v1)")
     ap.add_argument("--lr", type=float, default=RECIPE["lr"])
     ap.add_argument("--name", default=None, help="checkpoint/report name (default landmarks_s{seed})")
     a = ap.parse_args(argv)
-    recipe = dict(RECIPE, epochs=a.epochs, lr=a.lr, resume=a.resume)
+    recipe = dict(RECIPE, epochs=a.epochs, lr=a.lr, resume=a.resume, init_onnx=a.init_onnx)
     name = a.name or f"landmarks_s{a.seed}"
 
     torch.manual_seed(a.seed)
@@ -82,6 +84,10 @@ def main(argv=None):
     model = build_model()
     if a.resume:
         model.load_state_dict(torch.load(a.resume, map_location="cpu"))
+    if a.init_onnx:  # batch-norm statistics from 256 training crops of a separate random stream
+        crng = np.random.default_rng(a.seed + 1000)
+        calib = [make_sample(sets[si].images[i], sets[si].points[i], crng)[0] for si, i in epoch_index(sets, crng, recipe)[:256]]
+        init_from_onnx(model, a.init_onnx, np.stack(calib)[:, None])
     opt = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=recipe["wd"])
     per_epoch = len(epoch_index(sets, np.random.default_rng(0), recipe)) // recipe["batch"]
     if a.limit:

@@ -93,11 +93,63 @@ def test_network_and_onnx_round_trip(tmp_path):
     p = tmp_path / "lm.onnx"
     export_landmarks(m, p)
     sess = ort_session(p)
-    assert sess.get_inputs()[0].name == "face" and sess.get_inputs()[0].shape[1:] == [1, 96, 96]
+    assert sess.get_inputs()[0].name == "face" and sess.get_inputs()[0].shape[1:] == [1, L.CROP, L.CROP]
     assert sess.get_outputs()[0].name == "points" and sess.get_outputs()[0].shape[1:] == [68, 2]
     np.testing.assert_allclose(sess.run(["points"], {"face": x})[0], ref, atol=1e-3)
     # per-crop standardisation: brightness and contrast changes do not move the points
     np.testing.assert_allclose(sess.run(["points"], {"face": x * 0.5 + 20})[0], ref, atol=1e-2)
+
+
+def test_flip_average_is_mirror_symmetric_and_exports(tmp_path):
+    """The shipped graph averages the crop and its mirror: a mirrored crop gives the mirrored
+    points (x -> S - 1 - x, sides swapped through FLIP), in torch and through onnxruntime."""
+    torch.manual_seed(1)
+    m = L.build_model(flip_tta=True).eval()
+    x = golden_crops()
+    with torch.no_grad():
+        p = m(torch.from_numpy(x)).numpy()
+        q = m(torch.from_numpy(x[..., ::-1].copy())).numpy()[:, L.FLIP]
+        plain = L.build_model()
+        plain.load_state_dict(m.state_dict())
+        one = plain.eval()(torch.from_numpy(x)).numpy()
+    q[..., 0] = L.CROP - 1 - q[..., 0]
+    np.testing.assert_allclose(q, p, atol=1e-3)
+    assert np.abs(one - p).max() > 1e-3  # the average is not the single pass
+    path = tmp_path / "tta.onnx"
+    export_landmarks(m, path)
+    np.testing.assert_allclose(ort_session(path).run(["points"], {"face": x})[0], p, atol=1e-3)
+
+
+def test_init_from_onnx_reproduces_the_exported_model_and_moves_to_another_crop_size(tmp_path):
+    """v2 starts from v1's exported weights: the un-folded batch norms give the same function
+    in eval mode, about the same in train mode on the calibration batch, at any crop size."""
+    torch.manual_seed(2)
+    src = L.build_model(96)
+    with torch.no_grad():  # non-trivial batch-norm statistics before folding
+        for mod in src.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.5, 2.0)
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.2, 0.2)
+    src.eval()
+    x = golden_crops()[:, :, :96, :96].copy()
+    path = tmp_path / "v1.onnx"
+    export_landmarks(src, path)
+    want = ort_session(path).run(["points"], {"face": x})[0]
+    calib = np.random.default_rng(0).uniform(0, 255, (8, 1, 96, 96)).astype(np.float32)
+    dst = L.build_model(96)
+    L.init_from_onnx(dst, path, calib)
+    assert dst.training
+    with torch.no_grad():
+        np.testing.assert_allclose(dst.eval()(torch.from_numpy(x)).numpy(), want, atol=1e-3)
+        train_mode = dst.train()(torch.from_numpy(calib)).numpy()
+        eval_mode = dst.eval()(torch.from_numpy(calib)).numpy()
+    np.testing.assert_allclose(train_mode, eval_mode, atol=0.05)
+    big = L.build_model(128)
+    L.init_from_onnx(big, path, np.random.default_rng(1).uniform(0, 255, (2, 1, 128, 128)).astype(np.float32))
+    with torch.no_grad():
+        assert big.eval()(torch.from_numpy(golden_crops())).shape == (2, 68, 2)
 
 
 @pytest.mark.skipif(not (MODELS / "landmarks.onnx").exists(), reason="models/landmarks.onnx not exported yet")
