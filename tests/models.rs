@@ -275,3 +275,21 @@ fn a_missing_corrupt_or_wrong_shaped_flow_model_or_input_is_named() {
     let error = flow.estimate(&small, &small).unwrap_err().to_string();
     assert!(error.contains("flow.onnx") && error.contains("128x128") && error.contains("96x96"), "{error}");
 }
+
+#[test]
+fn session_json_names_every_model_a_run_used_with_its_sha256() {
+    let out = tempfile::tempdir().unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_glimpse"))
+        .args(["analyse", "synthetic", "--max-seconds", "1", "--flow", "onnx", "--no-event-images", "--out"])
+        .arg(out.path())
+        .env("GLIMPSE_MODELS", models_dir())
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("session.json")).unwrap()).unwrap();
+    let models = json["models"].as_array().unwrap();
+    for file in ["landmarks.onnx", "mer.onnx", "flow.onnx"] {
+        let entry = models.iter().find(|m| m["name"] == file).unwrap_or_else(|| panic!("{file} missing from {models:?}"));
+        assert_eq!(entry["sha256"].as_str().unwrap(), sha256_file(&models_dir().join(file)).unwrap(), "{file}");
+    }
+}

@@ -73,7 +73,7 @@ impl SessionInfo {
     /// What a pipeline with this configuration is made of: its settings and the model files it
     /// loads, with their sha256.
     pub fn describe(source: &SourceInfo, config: &PipelineConfig) -> Self {
-        use crate::inference::{LANDMARKS_FILE, MER_FILE, inspect_model, models_dir};
+        use crate::inference::{FLOW_FILE, LANDMARKS_FILE, MER_FILE, inspect_model, models_dir};
         let landmarks = match &config.landmarks {
             LandmarkSetting::Auto => Some(models_dir().join(LANDMARKS_FILE)).filter(|p| p.is_file()),
             LandmarkSetting::Off => None,
@@ -81,6 +81,9 @@ impl SessionInfo {
         };
         let mut models: Vec<_> = landmarks.iter().map(|path| inspect_model(LANDMARKS_FILE, path)).collect();
         models.extend(config.mer_model.iter().map(|path| inspect_model(MER_FILE, path)));
+        if config.motion.flow == crate::motion::FlowMethod::Onnx {
+            models.push(inspect_model(FLOW_FILE, &models_dir().join(FLOW_FILE)));
+        }
         let settings = SessionSettings {
             paced: config.pacing == Pacing::RealTime,
             landmarks: config.landmarks.clone(),
