@@ -15,7 +15,7 @@ use crate::inference::Recogniser;
 use crate::motion::{MotionAnalyser, MotionConfig, MotionStage};
 use crate::pipeline::usage::{UsageSample, load_average, reset_peak_rss, slope};
 use crate::pipeline::{
-    LandmarkSetting, LatencyHistogram, OutputPolicy, Pipeline, PipelineConfig, PipelineStats, TimingSummary,
+    LandmarkSetting, LatencyHistogram, OutputPolicy, Pipeline, PipelineConfig, PipelineReport, PipelineStats, TimingSummary,
 };
 use crate::recognition::EventAnalyser;
 use crate::spotting::{SpotterConfig, SpottingStage};
@@ -299,11 +299,29 @@ fn whole_pipeline(options: &BenchOptions, models: &Models, stop: &StopFlag) -> R
     reset_peak_rss();
     let start = UsageSample::now();
     let pipeline = Pipeline::start(source, pipeline_config(models, pacing, options.max_frames, options.flow))?;
-    loop {
+    let (finished, end) = run_to_end(pipeline, Duration::from_millis(200), |pipeline| {
         if stop.is_raised() {
             pipeline.stop();
         }
-        match pipeline.results().recv_timeout(Duration::from_millis(200)) {
+    })?;
+    Ok(PipelineBench {
+        paced: options.paced,
+        fps: finished.stats.analysis_fps(),
+        stats: finished.stats,
+        usage: PhaseUsage::between(&start, &end),
+    })
+}
+
+/// Waits for a started pipeline to end (its results are not needed here), calling `on_tick`
+/// between waits; returns its report and the usage at its end, or the capture's error.
+fn run_to_end(
+    pipeline: Pipeline,
+    poll: Duration,
+    mut on_tick: impl FnMut(&Pipeline),
+) -> Result<(PipelineReport, UsageSample), CommandError> {
+    loop {
+        on_tick(&pipeline);
+        match pipeline.results().recv_timeout(poll) {
             Ok(_) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -313,12 +331,7 @@ fn whole_pipeline(options: &BenchOptions, models: &Models, stop: &StopFlag) -> R
     if let Some(error) = finished.capture_error {
         return Err(error.into());
     }
-    Ok(PipelineBench {
-        paced: options.paced,
-        fps: finished.stats.analysis_fps(),
-        stats: finished.stats,
-        usage: PhaseUsage::between(&start, &end),
-    })
+    Ok((finished, end))
 }
 
 fn timing_columns(t: &TimingSummary) -> String {
@@ -474,7 +487,7 @@ pub fn soak(
     let pipeline = Pipeline::start(source, pipeline_config(&models, pacing, max_frames, crate::motion::FlowMethod::default()))?;
     let samples_wanted = options.samples.max(1);
     let mut samples = Vec::new();
-    loop {
+    let (finished, end) = run_to_end(pipeline, Duration::from_millis(100), |pipeline| {
         let stats = pipeline.stats();
         let progress = options.length.progress(start.at.elapsed(), stats.frames_analysed);
         if stop.is_raised() || progress >= 1.0 {
@@ -491,16 +504,7 @@ pub fn soak(
             on_sample(&sample);
             samples.push(sample);
         }
-        match pipeline.results().recv_timeout(Duration::from_millis(100)) {
-            Ok(_) | Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
-        }
-    }
-    let finished = pipeline.finish()?;
-    let end = UsageSample::now();
-    if let Some(error) = finished.capture_error {
-        return Err(error.into());
-    }
+    })?;
     let after_warm_up = samples.get(1..).unwrap_or_default();
     let minutes: Vec<f64> = after_warm_up.iter().map(|s| s.minutes).collect();
     let rss: Vec<f64> = after_warm_up.iter().map(|s| s.rss_mib).collect();
