@@ -281,12 +281,18 @@ struct Candidate {
     /// Where the displacement chain starts (the face taken as neutral): the first frame above
     /// the threshold, or `anchor_ms` before it once re-anchored.
     anchor_seconds: f64,
-    reanchored: bool,
     last_above_seconds: f64,
     peak_score: f32,
     /// Largest evidence (score over its rule's threshold; >= 1 on frames that were above).
     peak_evidence: f32,
     peak_displacement: f32,
+}
+
+impl Candidate {
+    /// Its chain was moved back to `anchor_ms` before its first frame above the threshold.
+    fn is_reanchored(&self) -> bool {
+        self.anchor_seconds < self.first_above.seconds
+    }
 }
 
 /// The streaming spotter. Feed it every frame in order with [`Spotter::push`].
@@ -423,12 +429,13 @@ impl Spotter {
             self.counters.candidates += 1;
             let early_anchor = seconds - self.config.anchor_ms / 1000.0;
             let noise = self.return_noise();
-            let late = self.crossed_on_return(early_anchor, noise);
-            let peak_displacement = if late { self.anchor_chain(early_anchor) } else { 0.0 };
+            // The score crossed on the way back: the chain starts `anchor_ms` earlier at once.
+            let late_chain = self.chain_from(early_anchor).filter(|(_, chained)| self.falling_back(chained, noise));
+            let late = late_chain.is_some();
+            let peak_displacement = late_chain.map_or(0.0, |(start, chained)| self.store_chain(start, chained));
             self.candidate = Some(Candidate {
                 first_above: EventMark { index, seconds },
                 anchor_seconds: if late { early_anchor } else { seconds },
-                reanchored: late,
                 last_above_seconds: seconds,
                 peak_score: score,
                 peak_evidence: evidence,
@@ -455,17 +462,16 @@ impl Spotter {
             let return_fraction = self.config.return_fraction;
             let neutral_level = |c: &Candidate| (return_fraction * c.peak_displacement).max(return_level);
             let mut displacement = displacement;
-            if !candidate.reanchored
+            if !candidate.is_reanchored()
                 && quiet_for_ms >= self.config.quiet_ms + self.config.reanchor_after_ms
                 && displacement > neutral_level(&candidate)
             {
-                candidate.reanchored = true;
                 candidate.anchor_seconds = candidate.first_above.seconds - self.config.anchor_ms / 1000.0;
                 candidate.peak_displacement = self.anchor_chain(candidate.anchor_seconds);
                 displacement = self.recent.back().map_or(displacement, |r| peak_displacement(&r.displacement));
             }
             if quiet_for_ms >= self.config.quiet_ms && displacement <= neutral_level(&candidate) {
-                event = self.close(&candidate);
+                event = self.close(&candidate, return_level);
             } else if open_for_ms > self.config.max_duration_ms {
                 self.counters.too_long += 1;
             } else {
@@ -484,7 +490,8 @@ impl Spotter {
             self.counters.interrupted += 1;
             return None;
         }
-        self.close(&candidate)
+        let noise_level = self.return_noise();
+        self.close(&candidate, noise_level)
     }
 
     /// Adds the frame's score and returns the mean over the frames of the last
@@ -625,7 +632,12 @@ impl Spotter {
     /// Rebuilds the chain from `since_seconds` on (see [`Self::chain_from`]); returns the
     /// largest displacement of the rebuilt frames.
     fn anchor_chain(&mut self, since_seconds: f64) -> f32 {
-        let Some((start, chained)) = self.chain_from(since_seconds) else { return 0.0 };
+        self.chain_from(since_seconds).map_or(0.0, |(start, chained)| self.store_chain(start, chained))
+    }
+
+    /// Stores a chain from [`Self::chain_from`] as the recent frames' displacements; returns
+    /// its largest displacement.
+    fn store_chain(&mut self, start: usize, chained: Vec<[[f32; 2]; 8]>) -> f32 {
         let mut peak = 0.0f32;
         for (record, displacement) in self.recent.range_mut(start..).zip(chained) {
             peak = peak.max(peak_displacement(&displacement));
@@ -634,11 +646,9 @@ impl Spotter {
         peak
     }
 
-    /// The score crossed on the way back: measured from `anchor_ms` earlier, the face had
-    /// already moved away and is returning (its displacement has fallen well below the peak it
-    /// reached before this frame).
-    fn crossed_on_return(&self, anchor_seconds: f64, return_level: f32) -> bool {
-        let Some((_, chained)) = self.chain_from(anchor_seconds) else { return false };
+    /// On a chain from `anchor_ms` earlier, the face had already moved away and is returning:
+    /// its displacement has fallen well below the peak it reached before this frame.
+    fn falling_back(&self, chained: &[[[f32; 2]; 8]], return_level: f32) -> bool {
         let sizes: Vec<f32> = chained.iter().map(peak_displacement).collect();
         let (Some(&last), Some(peak)) = (sizes.last(), sizes.iter().copied().reduce(f32::max)) else { return false };
         peak > return_level && last < self.config.late_drop_fraction * peak
@@ -658,8 +668,8 @@ impl Spotter {
 
     /// Turns a finished candidate into an event: apex at the displacement peak, onset and
     /// offset where the displacement is within `edge_fraction` of it.
-    fn close(&mut self, candidate: &Candidate) -> Option<SpotEvent> {
-        let noise_level = self.return_noise();
+    /// `noise_level` is the displacement that counts as neutral ([`Self::return_noise`]).
+    fn close(&mut self, candidate: &Candidate, noise_level: f32) -> Option<SpotEvent> {
         let look_back = candidate.first_above.seconds - self.config.micro_max_ms / 1000.0;
         let frames: Vec<&Record> = self.recent.iter().filter(|r| r.seconds >= look_back).collect();
         let first = frames.iter().position(|r| r.index == candidate.first_above.index)?;
