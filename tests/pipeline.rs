@@ -9,7 +9,7 @@ use glimpse::pipeline::PipelineConfig;
 use glimpse::synth::SynthSpec;
 
 mod common;
-use common::DyingCamera;
+use common::UnpluggedCamera;
 
 #[path = "common/video.rs"]
 mod video;
@@ -72,7 +72,8 @@ fn synth_then_analyse_gives_one_row_per_frame_with_container_timestamps() {
 
 #[test]
 fn camera_lost_mid_stream_keeps_what_was_analysed() {
-    let source = DyingCamera::new(SynthSpec { seconds: 3.0, micro_events: 0, macro_events: 0, ..SynthSpec::default() }, 40);
+    let source =
+        UnpluggedCamera::new(SynthSpec { seconds: 3.0, micro_events: 0, macro_events: 0, ..SynthSpec::default() }, 40).unwrap();
     let dir = tempfile::tempdir().unwrap();
     // A large ring so that no frame is dropped even on a loaded machine.
     let config = PipelineConfig { ring_capacity: 64, ..PipelineConfig::default() };

@@ -13,7 +13,7 @@ use glimpse::pipeline::{FrameAnalysis, OutputPolicy, Pipeline, PipelineConfig, P
 use glimpse::synth::SynthSpec;
 
 mod common;
-use common::DyingCamera;
+use common::UnpluggedCamera;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -26,8 +26,8 @@ fn rss_mib() -> f64 {
 }
 
 /// A camera that never stops: frames as fast as they can be made, stamped on the capture clock.
-fn endless_camera() -> Box<DyingCamera> {
-    Box::new(DyingCamera::new(SynthSpec { seconds: 20.0, ..SynthSpec::default() }, u64::MAX))
+fn endless_camera() -> Box<UnpluggedCamera> {
+    Box::new(UnpluggedCamera::new(SynthSpec { seconds: 20.0, ..SynthSpec::default() }, u64::MAX).unwrap())
 }
 
 /// Waits until every frame read has been analysed or dropped at the ring (a hang guard, not a

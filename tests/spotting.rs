@@ -13,7 +13,7 @@ use glimpse::session::EVENTS_CSV_HEADER;
 use glimpse::synth::{EventKind, SynthSpec, SyntheticFace, read_truth_csv};
 
 mod common;
-use common::DyingCamera;
+use common::UnpluggedCamera;
 
 fn glimpse(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_glimpse")).args(args).output().expect("the binary runs")
@@ -122,7 +122,7 @@ fn events_found_before_a_camera_dies_are_already_in_events_csv() {
     let face = SyntheticFace::new(spec.clone()).unwrap();
     let first = face.truth().iter().find(|t| t.kind == EventKind::Micro && t.amplitude_px >= 1.0).unwrap().clone();
     // Dies a second after the first clear event, long before the video would end.
-    let source = DyingCamera::new(spec, first.offset_frame + 30);
+    let source = UnpluggedCamera::new(spec, first.offset_frame + 30).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = PipelineConfig { ring_capacity: 64, ..PipelineConfig::default() };
     let error = analyse_source(Box::new(source), config, dir.path(), false, false, &StopFlag::default())

@@ -14,7 +14,7 @@ mod thread;
 pub use camera::{CameraListing, CameraSource, CameraSpec, list_cameras};
 pub use file::VideoFileSource;
 pub use looped::{LoopedSource, Reopen};
-pub use synthetic::SyntheticSource;
+pub use synthetic::{SyntheticSource, UnpluggedCamera};
 pub use thread::{CaptureHandle, CaptureOptions, CaptureOutcome, Overflow, Pacing, spawn_capture};
 
 use std::fmt;

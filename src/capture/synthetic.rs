@@ -58,3 +58,56 @@ impl Source for SyntheticSource {
         Ok(Some(frame))
     }
 }
+
+/// The synthetic face delivered the way a camera delivers it (live, on the capture time base),
+/// until it fails as an unplugged camera does after `unplug_after` frames: the camera-loss drill
+/// for tests without a camera. Frames carry the generator's clock (its nominal rate), because a
+/// drill renders faster than real time.
+pub struct UnpluggedCamera {
+    face: SyntheticFace,
+    info: SourceInfo,
+    next_index: u64,
+    unplug_after: u64,
+}
+
+impl UnpluggedCamera {
+    pub fn new(spec: SynthSpec, unplug_after: u64) -> Result<Self, CaptureError> {
+        let face = SyntheticFace::new(spec)?;
+        let spec = face.spec();
+        let info = SourceInfo {
+            kind: SourceKind::Camera,
+            name: "camera 0 (simulated)".into(),
+            width: spec.width,
+            height: spec.height,
+            nominal_fps: spec.fps,
+            frame_count: None,
+        };
+        Ok(Self { face, info, next_index: 0, unplug_after })
+    }
+}
+
+impl Source for UnpluggedCamera {
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    fn is_live(&self) -> bool {
+        true
+    }
+
+    fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError> {
+        let lost = |reason: String| CaptureError::CameraLost { index: 0, frames: self.next_index, reason };
+        if self.next_index == self.unplug_after {
+            return Err(lost("No such device (os error 19)".into()));
+        }
+        let image = self.face.render(self.next_index).map_err(|e| lost(e.to_string()))?;
+        let time = FrameTime {
+            seconds: self.face.frame_time_ms(self.next_index) / 1000.0,
+            base: TimeBase::Capture,
+            capture_ns: monotonic_ns(),
+        };
+        let frame = Frame { index: self.next_index, time, image };
+        self.next_index += 1;
+        Ok(Some(frame))
+    }
+}

@@ -205,7 +205,8 @@ fn stages_alone(options: &BenchOptions, models: &Models, stop: &StopFlag) -> Res
     let mut motion = MotionStage::new(MotionAnalyser::new(flow, crop_size), motion_config);
     let mut spotting = SpottingStage::new(SpotterConfig::default());
     let recogniser = models.mer.as_deref().map(Recogniser::load).transpose()?;
-    let mut events = EventAnalyser::new(crop_size, recogniser).map_err(PipelineError::from)?;
+    let event_flow = crate::pipeline::flow_estimator(options.flow)?;
+    let mut events = EventAnalyser::new(crop_size, event_flow, recogniser).map_err(PipelineError::from)?;
 
     const NAMES: [&str; 8] = [
         "decode",

@@ -283,7 +283,7 @@ impl Pipeline {
         let crop_size = face_stage.aligner().size() as usize;
         let mut motion_stage = MotionStage::new(MotionAnalyser::new(flow, crop_size), config.motion);
         let recogniser = config.mer_model.as_deref().map(Recogniser::load).transpose()?;
-        let mut event_analyser = EventAnalyser::new(crop_size, recogniser)?;
+        let mut event_analyser = EventAnalyser::new(crop_size, flow_estimator(config.motion.flow)?, recogniser)?;
         let mut spotting = SpottingStage::new(config.spotting);
         let read_timer = Arc::new(StageTimer::new("read"));
         let metrics = Arc::new(Metrics {

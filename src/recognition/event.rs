@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::inference::{MER_CLASSES, Recogniser};
-use crate::motion::{DisFlow, MotionAnalyser};
+use crate::motion::{FlowEstimator, MotionAnalyser};
 use crate::spotting::{EventFrames, EventKind, SpotEvent};
 
 use super::au::guess_aus;
@@ -107,8 +107,11 @@ pub struct EventAnalyser {
 }
 
 impl EventAnalyser {
-    pub fn new(crop_size: usize, recogniser: Option<Recogniser>) -> Result<Self, RecognitionError> {
-        Ok(Self { motion: MotionAnalyser::new(Box::new(DisFlow::new()?), crop_size), tvl1: TvL1Flow::new()?, recogniser })
+    /// `flow` draws the event's pictures and guesses its AUs: the method the frame path uses (its
+    /// own instance, as this runs on the events thread). The MER input always uses Dual TV-L1,
+    /// the flow the model was trained on.
+    pub fn new(crop_size: usize, flow: Box<dyn FlowEstimator>, recogniser: Option<Recogniser>) -> Result<Self, RecognitionError> {
+        Ok(Self { motion: MotionAnalyser::new(flow, crop_size), tvl1: TvL1Flow::new()?, recogniser })
     }
 
     pub fn has_model(&self) -> bool {
@@ -165,5 +168,66 @@ impl EventAnalyser {
             _ => None,
         };
         Ok(AnalysedEvent { event: event.clone(), aus, recognition, images: Some(images), problem, analysis_ms: 0.0 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use opencv::core::{CV_8UC1, Mat, Scalar};
+    use opencv::prelude::*;
+
+    use super::*;
+    use crate::motion::{FarnebackFlow, MotionError, MotionField};
+    use crate::spotting::{EventMark, SpotEvent};
+
+    /// Counts the pairs it is asked for, then lets Farneback answer.
+    struct CountingFlow(Arc<AtomicUsize>);
+
+    impl FlowEstimator for CountingFlow {
+        fn name(&self) -> &str {
+            "counting"
+        }
+
+        fn estimate(&mut self, previous: &Mat, current: &Mat) -> Result<MotionField, MotionError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            FarnebackFlow.estimate(previous, current)
+        }
+    }
+
+    fn textured(shift: f64) -> Mat {
+        let mut mat = Mat::new_rows_cols_with_default(128, 128, CV_8UC1, Scalar::all(0.0)).unwrap();
+        for y in 0..128 {
+            for x in 0..128 {
+                let (fx, fy) = (x as f64 - shift, y as f64);
+                let value = 128.0 + 60.0 * (0.21 * fx + 0.13 * fy).sin() + 40.0 * (0.17 * fx - 0.29 * fy).cos();
+                *mat.at_2d_mut::<u8>(y, x).unwrap() = value.round() as u8;
+            }
+        }
+        mat
+    }
+
+    #[test]
+    fn event_pictures_use_the_flow_the_pipeline_chose() {
+        let mark = |index: u64| EventMark { index, seconds: index as f64 / 30.0 };
+        let event = SpotEvent {
+            id: 1,
+            kind: EventKind::Macro,
+            onset: mark(0),
+            apex: mark(1),
+            offset: mark(2),
+            confidence: 0.5,
+            peak_score: 9.0,
+            apex_displacement: [[0.0; 2]; 8],
+        };
+        let crops = [(0, 0.0), (1, 1.0), (2, 0.0)].map(|(i, shift)| (i, i as f64 / 30.0, textured(shift)));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut analyser = EventAnalyser::new(128, Box::new(CountingFlow(calls.clone())), None).unwrap();
+        let analysed = analyser.analyse(EventFrames { event, crops: crops.into() });
+        assert_eq!(analysed.problem, None);
+        assert!(analysed.images.is_some());
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "onset->apex and apex->offset, both by the given flow");
     }
 }

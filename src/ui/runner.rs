@@ -341,37 +341,8 @@ fn finish_in_background(pipeline: Pipeline) -> Receiver<Ended> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::{CameraSpec, Frame, FrameTime, TimeBase, monotonic_ns};
-    use crate::synth::SyntheticFace;
+    use crate::capture::{CameraSpec, UnpluggedCamera};
     use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// Synthetic frames as a camera delivers them, then the failure of an unplugged one.
-    struct DyingCamera {
-        face: SyntheticFace,
-        info: SourceInfo,
-        next: u64,
-        dies_after: u64,
-    }
-
-    impl Source for DyingCamera {
-        fn info(&self) -> &SourceInfo {
-            &self.info
-        }
-
-        fn is_live(&self) -> bool {
-            true
-        }
-
-        fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError> {
-            if self.next == self.dies_after {
-                return Err(CaptureError::CameraLost { index: 0, frames: self.next, reason: "No such device".into() });
-            }
-            let image = self.face.render(self.next).map_err(CaptureError::Synthetic)?;
-            let time = FrameTime { seconds: self.next as f64 / 30.0, base: TimeBase::Capture, capture_ns: monotonic_ns() };
-            self.next += 1;
-            Ok(Some(Frame { index: self.next - 1, time, image }))
-        }
-    }
 
     #[test]
     fn a_lost_camera_is_reopened() {
@@ -379,16 +350,7 @@ mod tests {
         let counter = opened.clone();
         let opener: Opener = Arc::new(move |_spec: &SourceSpec, synth: SynthSpec| {
             counter.fetch_add(1, Ordering::SeqCst);
-            let face = SyntheticFace::new(synth)?;
-            let info = SourceInfo {
-                kind: SourceKind::Camera,
-                name: "camera 0 (simulated)".into(),
-                width: 640,
-                height: 480,
-                nominal_fps: 30.0,
-                frame_count: None,
-            };
-            Ok(Box::new(DyingCamera { face, info, next: 0, dies_after: 10 }) as Box<dyn Source>)
+Ok(Box::new(UnpluggedCamera::new(synth, 10)?) as Box<dyn Source>)
         });
         let synth = SynthSpec { seconds: 2.0, micro_events: 0, macro_events: 0, ..SynthSpec::default() };
         let mut runner = Runner::new(SourceSpec::Camera(CameraSpec::default()), synth, SpotterConfig::default(), None)
