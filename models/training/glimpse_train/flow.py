@@ -294,11 +294,20 @@ def held_out_pairs(pool: FacePool, n: int = 400, seed: int = 123):
     return out
 
 
+def validation_pairs(pool: FacePool, n: int = 200, seed: int = 777):
+    """Pairs from *training* faces (pair i seeded by (seed, i), a seed training never uses for
+    pairs): for choosing between recipes without touching the held-out faces."""
+    idx = np.flatnonzero(~pool.held_out)
+    pick = np.random.default_rng(seed).choice(idx, n, replace=False)
+    return [(pool.ids[j],) + make_pair(pool.images[j], pool.to_crop[j], np.random.default_rng([seed, i]))
+            for i, j in enumerate(pick)]
+
+
 # ---------------------------------------------------------------- network
 CORR_RADIUS = 2            # v1 and v2's coarse correlation at stride 4: +-2 cells = +-8 crop px
 CORR_CHANNELS = 16         # v2: the stride-4 features are projected to 16 channels for the correlation
-ARCHS = ("v1", "v2")
-ARCH = "v2"                # the architecture trained and exported by default
+ARCHS = ("v1", "v2", "v3")
+ARCH = "v3"                # the architecture trained and exported by default
 
 
 def _blocks():
@@ -366,6 +375,8 @@ def build_model(arch: str = ARCH):
         return build_model_v1()
     if arch == "v2":
         return build_model_v2()
+    if arch == "v3":
+        return build_model_v3()
     raise ValueError(f"unknown flow architecture {arch!r} (one of {ARCHS})")
 
 
@@ -465,6 +476,119 @@ def build_model_v2(width: int = 32, fine: int = 24):
             return out
 
     return FlowNet2()
+
+
+def gaussian_taps(sigma: float):
+    """Normalised 1-D Gaussian, radius round(3 sigma)."""
+    import torch
+
+    r = int(3 * sigma + 0.5)
+    x = torch.arange(-r, r + 1, dtype=torch.float32)
+    k = torch.exp(-x ** 2 / (2 * sigma * sigma))
+    return k / k.sum()
+
+
+def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, full_window: float = 2.5):
+    """v3: Lucas-Kanade steps unrolled over a pyramid, with learned windows, and a learned
+    correction. See `models/flow.md`."""
+    import math
+
+    import torch
+    from torch import nn
+    import torch.nn.functional as F
+
+    cbr, dws, Res = _blocks()
+
+    class LucasKanadeStep(nn.Module):
+        """One Gauss-Newton step of brightness constancy at one pyramid level: warp B by the
+        flow, then per pixel solve the 2x2 system of the window-weighted structure tensor plus
+        a learned Tikhonov term. Each of the 5 tensor products has its own learned separable
+        window, kept positive (softmax of log-weights) so that the system stays positive
+        definite; the update is clamped to 4 crop px."""
+
+        def __init__(self, size: int, sigma: float):
+            super().__init__()
+            k = gaussian_taps(sigma).log()
+            self.wx = nn.Parameter(k.view(1, 1, 1, -1).repeat(5, 1, 1, 1))
+            self.wy = nn.Parameter(k.view(1, 1, -1, 1).repeat(5, 1, 1, 1))
+            self.log_lam = nn.Parameter(torch.tensor(math.log(1e-2)))
+            self.max_step = size / 32.0
+            self.register_buffer("base", identity_grid(size), persistent=False)
+            self.register_buffer("kd", torch.tensor([-0.5, 0.0, 0.5]), persistent=False)
+
+        def window(self, x):
+            r = self.wx.shape[3] // 2
+            x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), torch.softmax(self.wx, 3), groups=5)
+            return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), torch.softmax(self.wy, 2), groups=5)
+
+        def forward(self, a, b, flow):
+            bw = warp_image(b, flow, self.base)
+            m = (a + bw) * 0.5
+            gx = F.conv2d(F.pad(m, (1, 1, 0, 0), mode="replicate"), self.kd.view(1, 1, 1, 3))
+            gy = F.conv2d(F.pad(m, (0, 0, 1, 1), mode="replicate"), self.kd.view(1, 1, 3, 1))
+            it = bw - a
+            s = self.window(torch.cat([gx * gx, gx * gy, gy * gy, gx * it, gy * it], 1))
+            lam = self.log_lam.exp() + 1e-3
+            jxx, jxy, jyy = s[:, 0:1] + lam, s[:, 1:2], s[:, 2:3] + lam
+            bx, by = s[:, 3:4], s[:, 4:5]
+            inv = 1.0 / (jxx * jyy - jxy * jxy)
+            du = -(jyy * bx - jxy * by) * inv
+            dv = -(jxx * by - jxy * bx) * inv
+            return flow + torch.cat([du, dv], 1).clamp(-self.max_step, self.max_step), bw
+
+    class FlowNet3(nn.Module):
+        """Per-crop standardisation and a light blur (sigma 1); a 4-level average pyramid
+        (128, 64, 32, 16). From zero flow at 16x16: `iters` Lucas-Kanade steps at 16, 32 and 64
+        (flow doubled on each upsampling). At 64: a learned correction from A, B warped, the
+        flow and the residual B warped - A (depthwise-separable blocks, dilations 1, 2, 4, 1;
+        a zero-initialised head). Then bilinear to 128 and one Lucas-Kanade step at full
+        resolution. Output in crop pixels."""
+
+        def __init__(self):
+            super().__init__()
+            self.sizes = (16, 32, 64)
+            self.steps = nn.ModuleList([nn.ModuleList([LucasKanadeStep(s, w) for _ in range(n)])
+                                        for s, n, w in zip(self.sizes, iters, windows)])
+            self.ref_in = cbr(1 + 1 + 2 + 1, fine, 1)
+            self.ref = nn.Sequential(Res(dws(fine, fine, 1)), Res(dws(fine, fine, 2)), Res(dws(fine, fine, 4)),
+                                     Res(dws(fine, fine, 1)))
+            self.head = nn.Conv2d(fine, 2, 3, 1, 1)
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
+            self.full = LucasKanadeStep(SIZE, full_window)
+            self.register_buffer("pre", gaussian_taps(1.0), persistent=False)
+            self.register_buffer("base64", identity_grid(64), persistent=False)
+
+        def blur(self, x):
+            r = self.pre.numel() // 2
+            x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), self.pre.view(1, 1, 1, -1))
+            return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), self.pre.view(1, 1, -1, 1))
+
+        def forward(self, previous, current):
+            n = previous.shape[0]
+            pyramid = {SIZE: self.blur(standardise(torch.cat([previous, current], 0)))}
+            for s in (64, 32, 16):
+                pyramid[s] = F.avg_pool2d(pyramid[s * 2], 2)
+            flow = torch.zeros(n, 2, 16, 16)
+            estimates = []
+            for s, steps in zip(self.sizes, self.steps):
+                if flow.shape[2] != s:
+                    flow = F.interpolate(flow, size=(s, s), mode="bilinear", align_corners=False) * 2.0
+                for step in steps:
+                    flow, _ = step(pyramid[s][:n], pyramid[s][n:], flow)
+                estimates.append(flow)
+            a = pyramid[64][:n]
+            bw = warp_image(pyramid[64][n:], flow, self.base64)
+            flow = flow + self.head(self.ref(self.ref_in(torch.cat([a, bw, flow * 0.5, bw - a], 1))))
+            estimates.append(flow)
+            flow = F.interpolate(flow, size=(SIZE, SIZE), mode="bilinear", align_corners=False) * 2.0
+            flow, _ = self.full(pyramid[SIZE][:n], pyramid[SIZE][n:], flow)
+            if self.training:   # every level's estimate too, for the multi-scale loss
+                return flow, [F.interpolate(f, size=(SIZE, SIZE), mode="bilinear", align_corners=False) * (SIZE / f.shape[2])
+                              for f in estimates]
+            return flow
+
+    return FlowNet3()
 
 
 def epe(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> float:

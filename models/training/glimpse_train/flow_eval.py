@@ -1,9 +1,11 @@
-"""`python -m glimpse_train flow-eval [--model ../flow.onnx [--label ours]]... [--pairs 400]`: end-point
+"""`python -m glimpse_train flow-eval [--model ../flow.onnx [--label ours]]... [--pairs 400] [--set validation]`: end-point
 error and time per pair of the flow model(s) (`--model` may be repeated, each with its `--label`)
 and of OpenCV's DIS (the pipeline's settings), Farneback and
 Dual TV-L1 on the same fixed held-out pairs (`flow.held_out_pairs`: faces of people never
 trained on, each pair seeded by its index). Prints a table, writes reports/flow_eval.json and
-reports/flow_eval_table.txt.
+reports/flow_eval_table.txt. `--set validation`: 200 pairs from training faces instead
+(`flow.validation_pairs`), for choosing between recipes without the held-out faces
+(reports/flow_eval_validation.json).
 
 EPE columns: *all* = every pixel of the 128 x 128 crop; *local* = the pixels whose local
 (expression) motion is at least 0.2 px, the micro-expression motion itself; by the pair's local
@@ -22,7 +24,7 @@ import time
 import numpy as np
 
 from .export import MODELS_DIR, ort_session
-from .flow import Classical, build_pool, epe, held_out_pairs
+from .flow import Classical, build_pool, epe, held_out_pairs, validation_pairs
 from .loso import REPORTS
 
 CLASSICAL = ["dis", "farneback", "tvl1"]
@@ -60,10 +62,14 @@ def main(argv=None):
                     help="an ONNX flow model (repeatable; default ../flow.onnx)")
     ap.add_argument("--label", action="append", default=None,
                     help="the table's name for each --model, in order (default: ours, or the file names)")
-    ap.add_argument("--pairs", type=int, default=400)
+    ap.add_argument("--pairs", type=int, default=None, help="default 400 held-out, 200 validation")
+    ap.add_argument("--set", default="held-out", choices=["held-out", "validation"],
+                    help="validation: pairs from training faces (flow.validation_pairs), for choosing a recipe")
     ap.add_argument("--timing-pairs", type=int, default=60)
-    ap.add_argument("--out", default=str(REPORTS / "flow_eval.json"))
+    ap.add_argument("--out", default=None, help="default reports/flow_eval.json (validation: flow_eval_validation.json)")
     a = ap.parse_args(argv)
+    validation = a.set == "validation"
+    a.out = a.out or str(REPORTS / ("flow_eval_validation.json" if validation else "flow_eval.json"))
 
     models = a.model or [str(MODELS_DIR / "flow.onnx")]
     labels = a.label or (["ours"] if len(models) == 1 else [os.path.basename(m) for m in models])
@@ -72,7 +78,7 @@ def main(argv=None):
     ours = dict(zip(labels, models))
     METHODS = labels + CLASSICAL
     pool = build_pool(a.data)
-    pairs = held_out_pairs(pool, a.pairs)
+    pairs = validation_pairs(pool, a.pairs or 200) if validation else held_out_pairs(pool, a.pairs or 400)
     cv2.setNumThreads(1)
     classical = Classical()
     fns = {k: (lambda x, y, s=ort_session(m, 1): run_ours(s, x, y)) for k, m in ours.items()}
@@ -103,7 +109,7 @@ def main(argv=None):
         timing[threads] = time_methods(fns_t, tp)
     mean = lambda v: round(float(np.mean(v)), 4) if v else None  # noqa: E731
     report = {
-        "pairs": len(pairs), "held_out_faces": int(pool.held_out.sum()),
+        "set": a.set, "pairs": len(pairs), "held_out_faces": int(pool.held_out.sum()),
         "pairs_with_local_motion": len(rows["dis"]["local"]), "still_face_pairs": len(rows["dis"]["still"]),
         "bin_counts": {k: len(v) for k, v in rows["dis"]["bins"].items()},
         "models": {k: os.path.relpath(os.path.abspath(m), MODELS_DIR) for k, m in ours.items()},
@@ -126,7 +132,7 @@ def main(argv=None):
 def format_table(report) -> str:
     bins = list(report["bin_counts"])
     head = ["method", "EPE all", "EPE local"] + [f"local {b} px" for b in bins] + ["still face", "ms 1 thr", "ms 2 thr"]
-    lines = [f"held-out pairs: {report['pairs']} ({report['pairs_with_local_motion']} with local motion, "
+    lines = [f"{report.get('set', 'held-out')} pairs: {report['pairs']} ({report['pairs_with_local_motion']} with local motion, "
              f"{report['still_face_pairs']} still faces; by local peak {report['bin_counts']}); EPE in crop px",
              " | ".join(head)]
     for m, r in report["methods"].items():

@@ -1,4 +1,4 @@
-"""`python -m glimpse_train flow-export [--arch v2] [--weights cache/flow_v2_s0.pt] [--out ../flow.onnx]`:
+"""`python -m glimpse_train flow-export [--arch v3] [--weights cache/flow_v3_s5.pt] [--out ../flow.onnx]`:
 export the trained flow model to models/flow.onnx and write models/flow.golden.json (beside --out): a pair of crops from a formula
 (integers 0..255, stored; see `golden_pair`) and the onnxruntime flow on a 4-px grid (every
 4th row and column, both channels; tolerance 1e-3 px), with the model's sha256.
@@ -12,7 +12,7 @@ import numpy as np
 
 from .export import MODELS_DIR, OPSET, export_checked, write_golden
 from .flow import ARCH, ARCHS, SIZE, build_model
-from .flow_train import checkpoint_name
+from .flow_train import RECIPES, checkpoint_name
 from .landmarks import CACHE
 
 GRID = 4   # golden outputs at every GRID-th pixel
@@ -60,10 +60,10 @@ def main(argv=None):
     torch.set_num_threads(1)
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--arch", default=ARCH, choices=ARCHS)
-    ap.add_argument("--weights", default=None, help="default cache/<the arch's checkpoint, seed 0>.pt")
+    ap.add_argument("--weights", default=None, help="default cache/<the arch's checkpoint, its recipe's seed>.pt")
     ap.add_argument("--out", default=str(MODELS_DIR / "flow.onnx"))
     a = ap.parse_args(argv)
-    a.weights = a.weights or str(CACHE / f"{checkpoint_name(a.arch, 0)}.pt")
+    a.weights = a.weights or str(CACHE / f"{checkpoint_name(a.arch, RECIPES[a.arch].get('seed', 0))}.pt")
     model = build_model(a.arch)
     out = Path(a.out)
     prev, cur = golden_pair()

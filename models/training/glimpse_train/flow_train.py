@@ -1,14 +1,16 @@
-"""`python -m glimpse_train flow-train [--arch v2] [--seed S] [--steps N]`: train the flow model with
-its architecture's one fixed recipe (`RECIPES`) and save cache/flow_v2_s{seed}.pt (v1, the first
-model: cache/flow_s{seed}.pt) and reports/flow_train_v2_s{seed}.json (v1: flow_train_s{seed}.json).
+"""`python -m glimpse_train flow-train [--arch v3] [--seed S] [--steps N]`: train the flow model with
+its architecture's one fixed recipe (`RECIPES`) and save cache/flow_v3_s{seed}.pt (v1, the first
+model: cache/flow_s{seed}.pt) and reports/flow_train_v3_s{seed}.json (v1: flow_train_s{seed}.json).
 
 Data (read from ../shared, nothing copied): LFW (aligned by its Haar box, as the pipeline's
 default) and 300-W afw + helen (aligned on their labels), minus the held-out faces (LFW people
 with crc32(name) % 10 == 0, and 300-W helen_test). Every sample is a fresh pair from
 `flow.make_pair`. Loss: the mean end-point error over the crop (v2: plus 0.5 x that of the
-coarse stride-4 estimate, upsampled). AdamW lr 2e-3, wd 1e-4, one-cycle (5 % warm-up, cosine),
-batch 16; v1 2,500 steps, v2 5,000 steps with the gradient norm clipped at 5. The last step is
-kept (no selection on held-out data).
+coarse stride-4 estimate, upsampled; v3: each term plus 1.0 x the mean EPE over the pixels with
+local motion, and 0.5 x the mean of that over its four intermediate estimates). AdamW lr 2e-3,
+wd 1e-4, one-cycle (5 % warm-up, cosine), batch 16; v1 2,500 steps, v2 5,000 steps and v3 4,000
+steps (seed 5) with the gradient norm clipped at 5. The last step is kept (no selection on
+held-out data).
 """
 from __future__ import annotations
 
@@ -28,7 +30,12 @@ STEPS_V2 = 5000
 RECIPES = {
     "v1": {"steps": 2500, "batch": 16, "lr": 2e-3, "wd": 1e-4, "warmup": 0.05},
     "v2": {"steps": STEPS_V2, "batch": 16, "lr": 2e-3, "wd": 1e-4, "warmup": 0.05, "coarse_weight": 0.5, "clip": 5.0},
+    # v3: the coarse weight applies to the mean over its four intermediate estimates; the local
+    # weight adds the mean EPE over the pixels with >= 0.2 px of expression motion
+    "v3": {"steps": 4000, "batch": 16, "lr": 2e-3, "wd": 1e-4, "warmup": 0.05, "coarse_weight": 0.5, "clip": 5.0,
+           "local_weight": 1.0, "seed": 5},
 }
+LOCAL_PX = 0.2   # expression motion counted as local (as flow_eval's "local" pixels)
 
 
 def checkpoint_name(arch: str, seed: int) -> str:
@@ -36,17 +43,23 @@ def checkpoint_name(arch: str, seed: int) -> str:
     return f"flow_s{seed}" if arch == "v1" else f"flow_{arch}_s{seed}"
 
 
-def epe_loss(pred, truth):
-    return ((pred - truth) ** 2).sum(1).add(1e-6).sqrt().mean()
+def epe_loss(pred, truth, local=None, local_weight: float = 0.0):
+    """Mean EPE over the crop, plus `local_weight` x the mean over the `local` mask's pixels."""
+    e = ((pred - truth) ** 2).sum(1).add(1e-6).sqrt()
+    if local is None or not local_weight:
+        return e.mean()
+    return e.mean() + local_weight * (e * local).sum() / local.sum().clamp(min=1)
 
 
 def batch(pool, train_idx, rng, n):
-    xs, ys = [], []
+    """-> pairs [n,2,128,128], flows [n,2,128,128], local-motion masks [n,128,128] (float)."""
+    xs, ys, local = [], [], []
     for j in rng.choice(train_idx, n):
-        a, b, flow, _ = make_pair(pool.images[j], pool.to_crop[j], rng)
+        a, b, flow, loc = make_pair(pool.images[j], pool.to_crop[j], rng)
         xs.append(np.stack([a, b]))
         ys.append(flow)
-    return np.stack(xs), np.stack(ys)
+        local.append(np.sqrt((loc ** 2).sum(0)) >= LOCAL_PX)
+    return np.stack(xs), np.stack(ys), np.stack(local).astype(np.float32)
 
 
 def main(argv=None):
@@ -58,14 +71,19 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", default=None)
     ap.add_argument("--arch", default=ARCH, choices=ARCHS)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=None, help="default: the recipe's (v3: 5), else 0")
     ap.add_argument("--steps", type=int, default=None, help="override the recipe's steps (smoke tests)")
+    ap.add_argument("--local-weight", type=float, default=None, help="override the recipe's local weight (v3)")
     ap.add_argument("--lfw-limit", type=int, default=0, help="first N LFW images only (smoke tests)")
     ap.add_argument("--name", default=None)
     a = ap.parse_args(argv)
     recipe = dict(RECIPES[a.arch])
+    a.seed = recipe.pop("seed", 0) if a.seed is None else a.seed
+    recipe.pop("seed", None)
     if a.steps:
         recipe["steps"] = a.steps
+    if a.local_weight is not None:
+        recipe["local_weight"] = a.local_weight
     name = a.name or checkpoint_name(a.arch, a.seed)
 
     t0 = time.time()
@@ -85,15 +103,16 @@ def main(argv=None):
     CACHE.mkdir(parents=True, exist_ok=True)
     for step in range(1, recipe["steps"] + 1):
         model.train()
-        x, y = batch(pool, train_idx, rng, recipe["batch"])
-        x, y = torch.from_numpy(x), torch.from_numpy(y)
+        x, y, local = (torch.from_numpy(v) for v in batch(pool, train_idx, rng, recipe["batch"]))
         pred = model(x[:, :1], x[:, 1:])
-        if isinstance(pred, tuple):   # v2: the final flow and the coarse estimate(s)
+        lw = recipe.get("local_weight", 0.0)
+        if isinstance(pred, tuple):   # v2, v3: the final flow and the intermediate estimate(s)
             pred, coarse = pred
-            loss = epe_loss(pred, y)
-            total = loss + recipe["coarse_weight"] * sum(epe_loss(c, y) for c in coarse)
+            total = epe_loss(pred, y, local, lw) + recipe["coarse_weight"] * sum(
+                epe_loss(c, y, local, lw) for c in coarse) / len(coarse)
         else:
-            loss = total = epe_loss(pred, y)
+            total = epe_loss(pred, y)
+        loss = epe_loss(pred.detach(), y)   # logged: the plain EPE of the final flow
         opt.zero_grad()
         total.backward()
         if recipe.get("clip"):

@@ -150,3 +150,46 @@ def test_timing_takes_turns_and_reports_every_method():
     out = time_methods(fns, pairs, reps=2)
     assert set(out) == {"ours v2", "dis"} and all(v >= 0 for v in out.values())
     assert calls[10:14] == ["ours v2", "dis", "ours v2", "dis"]   # after the 5 warm-up pairs each
+
+
+def test_v3_untrained_is_lucas_kanade_and_recovers_a_shift():
+    """Before any training v3 is plain coarse-to-fine Lucas-Kanade (Gaussian windows, a zero
+    correction): a global sub-pixel shift of a smooth texture comes out in OpenCV's convention."""
+    src = smooth_texture(3)
+    m = np.array([[1.0, 0, -40], [0, 1.0, -40]])
+    f = FL.Field(np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2)), np.zeros((0, 2, 2)),
+                 FL.similarity_about_centre(0, 0, 1.5, -0.75))
+    ys, xs = np.mgrid[0:FL.SIZE, 0:FL.SIZE].astype(np.float32)
+    a = np.round(FL.sample(src, FL.invert(m), xs, ys))
+    mx, my = f.backward_map()
+    b = np.round(FL.sample(src, FL.invert(m), mx, my))
+    flow, _ = f.flow()
+    torch.manual_seed(0)
+    model = FL.build_model("v3").eval()
+    with torch.no_grad():
+        got = model(torch.from_numpy(a)[None, None].float(), torch.from_numpy(b)[None, None].float())[0].numpy()
+    inner = (slice(None), slice(16, -16), slice(16, -16))
+    assert FL.epe(got[inner], flow[inner]) < 0.1
+    with torch.no_grad():   # and the reverse pair gives the reverse shift
+        back = model(torch.from_numpy(b)[None, None].float(), torch.from_numpy(a)[None, None].float())[0].numpy()
+    assert FL.epe(back[inner], -flow[inner]) < 0.1
+
+
+def test_v3_returns_its_four_intermediate_estimates_when_training():
+    torch.manual_seed(0)
+    model = FL.build_model("v3").train()
+    prev, cur = (torch.from_numpy(v) for v in golden_pair())
+    out, estimates = model(torch.cat([prev, cur]), torch.cat([cur, prev]))
+    assert out.shape == (2, 2, FL.SIZE, FL.SIZE) and [e.shape for e in estimates] == [out.shape] * 4
+
+
+def test_local_weight_adds_the_mean_error_over_local_pixels():
+    from glimpse_train.flow_train import epe_loss
+
+    truth = torch.zeros(1, 2, 4, 4)
+    pred = torch.zeros(1, 2, 4, 4)
+    pred[0, 0, 0, :2] = 3.0                    # 3 px off on two of 16 pixels
+    local = torch.zeros(1, 4, 4)
+    local[0, 0, :4] = 1.0                      # the first row moves locally
+    assert abs(float(epe_loss(pred, truth)) - 6 / 16) < 1e-3
+    assert abs(float(epe_loss(pred, truth, local, 0.5)) - (6 / 16 + 0.5 * 6 / 4)) < 3e-3   # sqrt(e^2 + 1e-6): 1e-3 on still pixels
