@@ -231,8 +231,9 @@ impl Default for MotionConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FlowMethod {
-    /// OpenCV's DIS with the settings of [`DisFlow`]. The default: it measures better than
-    /// `flow.onnx` in end-point error and spotting F1 (`models/flow.md`).
+    /// OpenCV's DIS with the settings of [`DisFlow`]. The default: `flow.onnx` beats it on
+    /// held-out face pairs, but not on the synthetic micro-expressions' motion nor in spotting
+    /// F1, and it is faster (`models/flow.md`).
     #[default]
     Dis,
     /// The project's flow model, `models/flow.onnx`.
