@@ -54,9 +54,9 @@ def test_pair_warped_by_its_flow_matches():
             assert np.abs(b - a)[inner].mean() > 3 * np.abs(back - a)[inner].mean()
 
 
-def test_classical_flows_share_the_convention():
-    """A known global shift of the pair: DIS and TV-L1 find it with the same sign as the truth."""
-    src = smooth_texture(1)
+def shifted_pair(seed):
+    """Two 8-bit crops of a smooth texture, the second shifted by (1.5, -0.75) px, and the true flow."""
+    src = smooth_texture(seed)
     m = np.array([[1.0, 0, -40], [0, 1.0, -40]])
     f = FL.Field(np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2)), np.zeros((0, 2, 2)),
                  FL.similarity_about_centre(0, 0, 1.5, -0.75))
@@ -64,7 +64,12 @@ def test_classical_flows_share_the_convention():
     a = np.round(FL.sample(src, FL.invert(m), xs, ys))
     mx, my = f.backward_map()
     b = np.round(FL.sample(src, FL.invert(m), mx, my))
-    flow, _ = f.flow()
+    return a, b, f.flow()[0]
+
+
+def test_classical_flows_share_the_convention():
+    """A known global shift of the pair: DIS and TV-L1 find it with the same sign as the truth."""
+    a, b, flow = shifted_pair(1)
     assert np.allclose(flow[0], 1.5) and np.allclose(flow[1], -0.75)
     c = FL.Classical()
     for method in ("dis", "tvl1"):
@@ -155,15 +160,7 @@ def test_timing_takes_turns_and_reports_every_method():
 def test_v3_untrained_is_lucas_kanade_and_recovers_a_shift():
     """Before any training v3 is plain coarse-to-fine Lucas-Kanade (Gaussian windows, a zero
     correction): a global sub-pixel shift of a smooth texture comes out in OpenCV's convention."""
-    src = smooth_texture(3)
-    m = np.array([[1.0, 0, -40], [0, 1.0, -40]])
-    f = FL.Field(np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2)), np.zeros((0, 2, 2)),
-                 FL.similarity_about_centre(0, 0, 1.5, -0.75))
-    ys, xs = np.mgrid[0:FL.SIZE, 0:FL.SIZE].astype(np.float32)
-    a = np.round(FL.sample(src, FL.invert(m), xs, ys))
-    mx, my = f.backward_map()
-    b = np.round(FL.sample(src, FL.invert(m), mx, my))
-    flow, _ = f.flow()
+    a, b, flow = shifted_pair(3)
     torch.manual_seed(0)
     model = FL.build_model("v3").eval()
     with torch.no_grad():
