@@ -283,24 +283,23 @@ def make_pair(src: np.ndarray, to_crop: np.ndarray, rng: np.random.Generator, fi
     return a, b, flow, local
 
 
+def fixed_pairs(pool: FacePool, faces: np.ndarray, n: int, seed: int):
+    """n pairs from the faces `faces` (indices into the pool) picked by `seed`, pair i made with
+    the generator seeded by (seed, i): the same pairs for every method and every run."""
+    pick = np.random.default_rng(seed).choice(faces, n, replace=len(faces) < n)
+    return [(pool.ids[j],) + make_pair(pool.images[j], pool.to_crop[j], np.random.default_rng([seed, i]))
+            for i, j in enumerate(pick)]
+
+
 def held_out_pairs(pool: FacePool, n: int = 400, seed: int = 123):
-    """The fixed held-out set: n pairs from held-out faces, pair i seeded by (seed, i)."""
-    idx = np.flatnonzero(pool.held_out)
-    pick = np.random.default_rng(seed).choice(idx, n, replace=len(idx) < n)
-    out = []
-    for i, j in enumerate(pick):
-        rng = np.random.default_rng([seed, i])
-        out.append((pool.ids[j],) + make_pair(pool.images[j], pool.to_crop[j], rng))
-    return out
+    """The fixed held-out set: n pairs from held-out faces."""
+    return fixed_pairs(pool, np.flatnonzero(pool.held_out), n, seed)
 
 
 def validation_pairs(pool: FacePool, n: int = 200, seed: int = 777):
-    """Pairs from *training* faces (pair i seeded by (seed, i), a seed training never uses for
-    pairs): for choosing between recipes without touching the held-out faces."""
-    idx = np.flatnonzero(~pool.held_out)
-    pick = np.random.default_rng(seed).choice(idx, n, replace=False)
-    return [(pool.ids[j],) + make_pair(pool.images[j], pool.to_crop[j], np.random.default_rng([seed, i]))
-            for i, j in enumerate(pick)]
+    """Pairs from *training* faces (seeded by a seed training never uses for pairs): for choosing
+    between recipes without touching the held-out faces."""
+    return fixed_pairs(pool, np.flatnonzero(~pool.held_out), n, seed)
 
 
 # ---------------------------------------------------------------- network

@@ -12,7 +12,7 @@ import numpy as np
 
 from .export import MODELS_DIR, OPSET, export_checked, write_golden
 from .flow import ARCH, ARCHS, SIZE, build_model
-from .flow_train import RECIPES, checkpoint_name
+from .flow_train import checkpoint_name, recipe_seed
 from .landmarks import CACHE
 
 GRID = 4   # golden outputs at every GRID-th pixel
@@ -63,7 +63,7 @@ def main(argv=None):
     ap.add_argument("--weights", default=None, help="default cache/<the arch's checkpoint, its recipe's seed>.pt")
     ap.add_argument("--out", default=str(MODELS_DIR / "flow.onnx"))
     a = ap.parse_args(argv)
-    a.weights = a.weights or str(CACHE / f"{checkpoint_name(a.arch, RECIPES[a.arch].get('seed', 0))}.pt")
+    a.weights = a.weights or str(CACHE / f"{checkpoint_name(a.arch, recipe_seed(a.arch))}.pt")
     model = build_model(a.arch)
     out = Path(a.out)
     prev, cur = golden_pair()
