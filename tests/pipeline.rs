@@ -3,13 +3,11 @@
 
 use std::process::Command;
 
+use glimpse::capture::UnpluggedCamera;
 use glimpse::commands::StopFlag;
 use glimpse::commands::analyse::analyse_source;
 use glimpse::pipeline::PipelineConfig;
 use glimpse::synth::SynthSpec;
-
-mod common;
-use common::UnpluggedCamera;
 
 #[path = "common/video.rs"]
 mod video;

@@ -5,15 +5,12 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use glimpse::capture::SourceSpec;
+use glimpse::capture::{SourceSpec, UnpluggedCamera};
 use glimpse::commands::StopFlag;
 use glimpse::commands::bench::{SoakLength, SoakOptions, soak};
 use glimpse::pipeline::usage::UsageSample;
 use glimpse::pipeline::{FrameAnalysis, OutputPolicy, Pipeline, PipelineConfig, PipelineStats};
 use glimpse::synth::SynthSpec;
-
-mod common;
-use common::UnpluggedCamera;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 

@@ -5,15 +5,13 @@
 use std::path::Path;
 use std::process::Command;
 
+use glimpse::capture::UnpluggedCamera;
 use glimpse::commands::StopFlag;
 use glimpse::commands::analyse::analyse_source;
 use glimpse::commands::eval::interval_iou;
 use glimpse::pipeline::PipelineConfig;
 use glimpse::session::EVENTS_CSV_HEADER;
 use glimpse::synth::{EventKind, SynthSpec, SyntheticFace, read_truth_csv};
-
-mod common;
-use common::UnpluggedCamera;
 
 fn glimpse(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_glimpse")).args(args).output().expect("the binary runs")
@@ -57,10 +55,9 @@ fn synthetic_micro_expressions_are_spotted_recognised_and_pictured() {
     }
     // On the neutral face between events: at most two candidates, and weak ones (a few frames of
     // compression noise can pass the weak-motion rules; `glimpse eval spotting` counts them).
-    let false_alarms: Vec<&csv::StringRecord> = events
-        .iter()
-        .filter(|row| truth.iter().all(|t| interval_iou(frames(row), (t.onset_frame, t.offset_frame)) == 0.0))
-        .collect();
+    let is_false_alarm =
+        |row: &csv::StringRecord| truth.iter().all(|t| interval_iou(frames(row), (t.onset_frame, t.offset_frame)) == 0.0);
+    let false_alarms: Vec<&csv::StringRecord> = events.iter().filter(|row| is_false_alarm(row)).collect();
     assert!(false_alarms.len() <= 2, "false alarms {false_alarms:?}");
     for row in false_alarms {
         assert!(row[col("confidence")].parse::<f64>().unwrap() < 0.2, "a confident false alarm {row:?}");
@@ -70,8 +67,7 @@ fn synthetic_micro_expressions_are_spotted_recognised_and_pictured() {
         assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-3, "probabilities {p:?}");
         assert!(["negative", "positive", "surprise"].contains(&&row[col("emotion")]));
         // A weak false alarm may have moved no region enough for an AU.
-        let is_false_alarm = truth.iter().all(|t| interval_iou(frames(row), (t.onset_frame, t.offset_frame)) == 0.0);
-        assert!(is_false_alarm || !row[col("aus")].is_empty(), "an AU guess for {row:?}");
+        assert!(is_false_alarm(row) || !row[col("aus")].is_empty(), "an AU guess for {row:?}");
         let confidence: f64 = row[col("confidence")].parse().unwrap();
         assert!((0.0..=1.0).contains(&confidence));
         let (onset, apex, offset): (u64, u64, u64) =

@@ -233,7 +233,7 @@ impl Default for MotionConfig {
 pub enum FlowMethod {
     /// OpenCV's DIS with the settings of [`DisFlow`]. The default: `flow.onnx` beats it on
     /// held-out face pairs, but not on the synthetic micro-expressions' motion nor in spotting
-    /// F1, and it is faster (`models/flow.md`).
+    /// F1, and DIS is faster (`models/flow.md`).
     #[default]
     Dis,
     /// The project's flow model, `models/flow.onnx`.

@@ -447,10 +447,11 @@ impl Spotter {
         if !chained && !above {
             self.remember_quiet(seconds, magnitudes, displacement);
         }
-        let return_level = self.return_noise();
 
         let mut event = None;
         if let Some(mut candidate) = self.candidate.take() {
+            // Only an open candidate needs the neutral level (a median over the quiet frames).
+            let return_level = self.return_noise();
             if above {
                 candidate.last_above_seconds = seconds;
                 candidate.peak_score = candidate.peak_score.max(score);

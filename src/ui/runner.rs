@@ -350,7 +350,7 @@ mod tests {
         let counter = opened.clone();
         let opener: Opener = Arc::new(move |_spec: &SourceSpec, synth: SynthSpec| {
             counter.fetch_add(1, Ordering::SeqCst);
-Ok(Box::new(UnpluggedCamera::new(synth, 10)?) as Box<dyn Source>)
+            Ok(Box::new(UnpluggedCamera::new(synth, 10)?) as Box<dyn Source>)
         });
         let synth = SynthSpec { seconds: 2.0, micro_events: 0, macro_events: 0, ..SynthSpec::default() };
         let mut runner = Runner::new(SourceSpec::Camera(CameraSpec::default()), synth, SpotterConfig::default(), None)
