@@ -10,7 +10,9 @@ cargo test --release --locked
 if [ -f models/training/requirements.txt ]; then
   if ! cmp -s models/training/requirements.txt .venv/.training-installed; then
     say "installing the training requirements"
-    .venv/bin/pip install -q --disable-pip-version-check -r models/training/requirements.txt
+    # No pip cache: PyPI's torch brings ~5 GB of CUDA wheels, and a cached copy doubles that on
+    # a CI disk that has run out once.
+    .venv/bin/pip install -q --no-cache-dir --disable-pip-version-check -r models/training/requirements.txt
     cp models/training/requirements.txt .venv/.training-installed
   fi
   say "Python tests (models/training)"

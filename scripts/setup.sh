@@ -47,7 +47,7 @@ fi
 if ! .venv/bin/python -c "import onnxruntime" >/dev/null 2>&1 \
    || ! cmp -s requirements-runtime.txt .venv/.runtime-installed; then
   say "installing the ONNX Runtime wheel"
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements-runtime.txt
+  .venv/bin/pip install -q --no-cache-dir --disable-pip-version-check -r requirements-runtime.txt
   cp requirements-runtime.txt .venv/.runtime-installed
 fi
 # ONNX Runtime's own telemetry stays off in everything run from here (the app sets it too).
