@@ -13,6 +13,7 @@
   flow-train       train the optical-flow model on synthesised face pairs -> cache/flow_*.pt
   flow-export      -> models/flow.onnx + models/flow.golden.json
   flow-eval        EPE and time per pair on the held-out pairs: ours, DIS, Farneback, Dual TV-L1
+  flow-time        the flow model(s) alone through onnxruntime, 1 and 2 threads (no data needed)
 """
 import sys
 
@@ -21,7 +22,8 @@ COMMANDS = {"eval-reference": "eval_reference", "loso": "loso", "eval": "eval", 
             "landmarks-teacher": "landmarks_teacher", "landmarks-train": "landmarks_train",
             "landmarks-export": "landmarks_export", "landmarks-eval": "landmarks_eval",
             "landmarks-jitter": "landmarks_jitter",
-            "flow-train": "flow_train", "flow-export": "flow_export", "flow-eval": "flow_eval"}
+            "flow-train": "flow_train", "flow-export": "flow_export", "flow-eval": "flow_eval",
+            "flow-time": "flow_time"}
 
 
 def main():

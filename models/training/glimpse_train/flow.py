@@ -477,6 +477,36 @@ def build_model_v2(width: int = 32, fine: int = 24):
     return FlowNet2()
 
 
+def central_differences(x):
+    """(d/dx, d/dy) of x [N,1,H,W] as (x[+1] - x[-1]) / 2, replicated border. Slices, not a conv:
+    ONNX Runtime runs a one-channel conv as a 16-channel one (its NCHWc layout)."""
+    import torch.nn.functional as F
+
+    h, w = x.shape[2], x.shape[3]
+    p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    gx = (p[:, :, 1:h + 1, 2:] - p[:, :, 1:h + 1, :w]) * 0.5
+    gy = (p[:, :, 2:, 1:w + 1] - p[:, :, :h, 1:w + 1]) * 0.5
+    return gx, gy
+
+
+def conv3x3_by_matmul(x, conv):
+    """`conv(x)` for a 3x3, stride-1, zero-padded `conv` with few output channels, as one MatMul
+    (every tap's outputs at once) and a sum of shifted slices. The same numbers; ONNX Runtime
+    pads a 2-channel conv's output to 16 channels (NCHWc), which cost 0.3 ms of flow v3's 3.3."""
+    import torch
+    import torch.nn.functional as F
+
+    n, c, h, w = x.shape
+    o = conv.out_channels
+    taps = conv.weight.permute(2, 3, 0, 1).reshape(9 * o, c)          # rows: (ky, kx, out)
+    y = F.pad(torch.matmul(taps, x.reshape(n, c, h * w)).reshape(n, 9 * o, h, w), (1, 1, 1, 1))
+    out = conv.bias.view(1, o, 1, 1)
+    for k in range(9):
+        ky, kx = divmod(k, 3)
+        out = out + y[:, k * o:(k + 1) * o, ky:ky + h, kx:kx + w]
+    return out
+
+
 def gaussian_taps(sigma: float):
     """Normalised 1-D Gaussian, radius round(3 sigma)."""
     import torch
@@ -513,7 +543,6 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             self.log_lam = nn.Parameter(torch.tensor(math.log(1e-2)))
             self.max_step = size / 32.0
             self.register_buffer("base", identity_grid(size), persistent=False)
-            self.register_buffer("kd", torch.tensor([-0.5, 0.0, 0.5]), persistent=False)
 
         def window(self, x):
             r = self.wx.shape[3] // 2
@@ -522,9 +551,7 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
 
         def forward(self, a, b, flow):
             bw = warp_image(b, flow, self.base)
-            m = (a + bw) * 0.5
-            gx = F.conv2d(F.pad(m, (1, 1, 0, 0), mode="replicate"), self.kd.view(1, 1, 1, 3))
-            gy = F.conv2d(F.pad(m, (0, 0, 1, 1), mode="replicate"), self.kd.view(1, 1, 3, 1))
+            gx, gy = central_differences((a + bw) * 0.5)
             it = bw - a
             s = self.window(torch.cat([gx * gx, gx * gy, gy * gy, gx * it, gy * it], 1))
             lam = self.log_lam.exp() + 1e-3
@@ -559,9 +586,15 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             self.register_buffer("base64", identity_grid(64), persistent=False)
 
         def blur(self, x):
-            r = self.pre.numel() // 2
-            x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), self.pre.view(1, 1, 1, -1))
-            return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), self.pre.view(1, 1, -1, 1))
+            """Separable, replicated border; as weighted sums of shifted slices, not a conv:
+            ONNX Runtime runs a one-channel conv as a 16-channel one (its NCHWc layout)."""
+            taps = [float(t) for t in self.pre]
+            r = len(taps) // 2
+            h, w = x.shape[2], x.shape[3]
+            p = F.pad(x, (r, r, 0, 0), mode="replicate")
+            x = sum(p[:, :, :, k:k + w] * t for k, t in enumerate(taps))
+            p = F.pad(x, (0, 0, r, r), mode="replicate")
+            return sum(p[:, :, k:k + h, :] * t for k, t in enumerate(taps))
 
         def forward(self, previous, current):
             n = previous.shape[0]
@@ -578,7 +611,7 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
                 estimates.append(flow)
             a = pyramid[64][:n]
             bw = warp_image(pyramid[64][n:], flow, self.base64)
-            flow = flow + self.head(self.ref(self.ref_in(torch.cat([a, bw, flow * 0.5, bw - a], 1))))
+            flow = flow + conv3x3_by_matmul(self.ref(self.ref_in(torch.cat([a, bw, flow * 0.5, bw - a], 1))), self.head)
             estimates.append(flow)
             flow = F.interpolate(flow, size=(SIZE, SIZE), mode="bilinear", align_corners=False) * 2.0
             flow, _ = self.full(pyramid[SIZE][:n], pyramid[SIZE][n:], flow)

@@ -190,3 +190,38 @@ def test_local_weight_adds_the_mean_error_over_local_pixels():
     local[0, 0, :4] = 1.0                      # the first row moves locally
     assert abs(float(epe_loss(pred, truth)) - 6 / 16) < 1e-3
     assert abs(float(epe_loss(pred, truth, local, 0.5)) - (6 / 16 + 0.5 * 6 / 4)) < 3e-3   # sqrt(e^2 + 1e-6): 1e-3 on still pixels
+
+
+def test_slices_and_matmul_compute_what_the_convolutions_did():
+    """v3's ONNX-friendly forms (`central_differences`, `conv3x3_by_matmul`, the slice blur) equal
+    the convolutions they replace, borders included."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 1, 20, 24) * 255
+    kd = torch.tensor([-0.5, 0.0, 0.5])
+    gx = F.conv2d(F.pad(x, (1, 1, 0, 0), mode="replicate"), kd.view(1, 1, 1, 3))
+    gy = F.conv2d(F.pad(x, (0, 0, 1, 1), mode="replicate"), kd.view(1, 1, 3, 1))
+    got_x, got_y = FL.central_differences(x)
+    assert torch.allclose(got_x, gx, atol=1e-4) and torch.allclose(got_y, gy, atol=1e-4)
+
+    conv = torch.nn.Conv2d(6, 2, 3, 1, 1)
+    features = torch.randn(2, 6, 16, 12)
+    with torch.no_grad():
+        assert torch.allclose(FL.conv3x3_by_matmul(features, conv), conv(features), atol=1e-5)
+
+    net = FL.build_model("v3")
+    taps = net.pre
+    r = taps.numel() // 2
+    blurred = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), taps.view(1, 1, 1, -1))
+    blurred = F.conv2d(F.pad(blurred, (0, 0, r, r), mode="replicate"), taps.view(1, 1, -1, 1))
+    assert torch.allclose(net.blur(x), blurred, atol=1e-3)
+
+
+def test_flow_time_times_every_model_in_turns():
+    from glimpse_train.export import MODELS_DIR
+    from glimpse_train.flow_time import time_models
+
+    shipped = MODELS_DIR / "flow.onnx"
+    times = time_models([shipped, shipped], threads=1, runs=3)
+    assert len(times) == 2 and all(len(t) == 3 and (t > 0).all() for t in times)
