@@ -4,7 +4,8 @@
 //! removed) is compared with a running median and MAD of that region's recent quiet frames; the
 //! score is the largest robust z-score over the regions that carry expressions (brows, nose,
 //! mouth corners, chin; the eyes are left out so that blinks and gaze do not fire, and a blink's
-//! spill into the brows is discounted). A score above the sensitivity opens a candidate.
+//! spill into the brows is discounted by a share learnt from the face's own blinks). A score
+//! above the sensitivity opens a candidate.
 //!
 //! While a candidate is open, the lag flows are chained (`D(t) = F(t) + D(ref(t))`) into each
 //! region's displacement from the neutral face before the event. That displacement gives the
@@ -57,6 +58,9 @@ impl FromStr for EventKind {
 
 /// Regions whose motion counts towards the score. Eyes are excluded (blinks, gaze).
 const SCORING: [Region; 6] = [Region::BrowR, Region::BrowL, Region::Nose, Region::MouthR, Region::MouthL, Region::Chin];
+
+/// Each side's eye and brow, right then left: a blink's spill is taken off the brow.
+const EYE_AND_BROW: [(Region, Region); 2] = [(Region::EyeR, Region::BrowR), (Region::EyeL, Region::BrowL)];
 
 /// Two measures per region: the mean length of its flow vectors (`i`), which sees any motion,
 /// and the length of its mean flow vector (`8 + i`), which averages noise away and so sees
@@ -124,8 +128,13 @@ pub struct SpotterConfig {
     /// Events less confident than this are not reported (counted as `low_confidence`): barely
     /// over the threshold and not fully back to neutral is mostly noise.
     pub min_confidence: f32,
-    /// Share of the eye regions' motion taken off the brows (a blink moves the brows a little).
+    /// Share of the eye regions' motion taken off the brows (a blink moves the brows a little):
+    /// at least this, or what this face's blinks show (`blink_quantile` of the brow/eye ratio
+    /// over its last `blink_observations` blink frames; 0 keeps it fixed). How far a blink spills into the brows
+    /// depends on the face and on the flow method (DIS about 0.2, flow.onnx v3 up to 0.65).
     pub blink_coupling: f32,
+    pub blink_quantile: f32,
+    pub blink_observations: usize,
     /// Head motion beyond these (between a frame and its reference) makes a frame unreliable:
     /// the head-motion fit is a 2-D affine, and a head turning out of plane leaves residual
     /// motion that looks like an expression.
@@ -156,6 +165,8 @@ impl Default for SpotterConfig {
             max_duration_ms: 4000.0,
             min_confidence: 0.1,
             blink_coupling: 0.25,
+            blink_quantile: 0.9,
+            blink_observations: 64,
             max_head_shift_px: 2.0,
             max_head_rotation_deg: 1.5,
         }
@@ -317,6 +328,10 @@ pub struct Spotter {
     next_id: u32,
     counters: SpotterCounters,
     scratch: Vec<f32>,
+    /// Per side (right, left) and per measure (mean length, length of the mean): the brow/eye
+    /// ratios of recent blink frames, and the coupling they give.
+    blink_ratios: [[VecDeque<f32>; 2]; 2],
+    blink_coupling: [[f32; 2]; 2],
 }
 
 impl Spotter {
@@ -336,6 +351,8 @@ impl Spotter {
             next_id: 1,
             counters: SpotterCounters::default(),
             scratch: Vec::new(),
+            blink_ratios: Default::default(),
+            blink_coupling: [[config.blink_coupling; 2]; 2],
         }
     }
 
@@ -560,11 +577,18 @@ impl Spotter {
             excess[feature] = values[feature] - median;
             spread[feature] = sigma.max(self.floor(feature));
         }
-        for offset in [0, 8] {
-            let eye = |r: Region| excess[offset + r as usize].max(0.0);
-            let (eye_r, eye_l) = (eye(Region::EyeR), eye(Region::EyeL));
-            excess[offset + Region::BrowR as usize] -= self.config.blink_coupling * eye_r;
-            excess[offset + Region::BrowL as usize] -= self.config.blink_coupling * eye_l;
+        for (measure, offset) in [0, 8].into_iter().enumerate() {
+            for (side, (eye, brow)) in EYE_AND_BROW.into_iter().enumerate() {
+                let (eye, brow) = (offset + eye as usize, offset + brow as usize);
+                let eye_excess = excess[eye].max(0.0);
+                // A blink: the eye moves clearly, and more than its brow (a brow expression
+                // moves the brow more), so the ratio says how much of the brow's motion it is.
+                let eye_clear = eye_excess > self.config.sensitivity * spread[eye];
+                if eye_clear && excess[brow] > 0.0 && excess[brow] < eye_excess {
+                    self.observe_blink(measure, side, excess[brow] / eye_excess);
+                }
+                excess[brow] -= self.blink_coupling[measure][side] * eye_excess;
+            }
         }
         // Speech and other jaw movement move the chin at least as much as the mouth corners; a
         // mouth micro-expression moves the corners more. While the jaw leads, the lower face
@@ -584,6 +608,22 @@ impl Spotter {
             }
         }
         best
+    }
+
+    fn observe_blink(&mut self, measure: usize, side: usize, ratio: f32) {
+        if self.config.blink_observations == 0 {
+            return;
+        }
+        let ratios = &mut self.blink_ratios[measure][side];
+        if ratios.len() >= self.config.blink_observations {
+            ratios.pop_front();
+        }
+        ratios.push_back(ratio);
+        self.scratch.clear();
+        self.scratch.extend(ratios.iter().copied());
+        self.scratch.sort_unstable_by(f32::total_cmp);
+        let at = ((self.scratch.len() - 1) as f32 * self.config.blink_quantile.clamp(0.0, 1.0)).round() as usize;
+        self.blink_coupling[measure][side] = self.scratch[at].max(self.config.blink_coupling);
     }
 
     /// Adds the frame to `recent`; returns its displacement magnitude (the largest over the

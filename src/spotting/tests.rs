@@ -41,11 +41,19 @@ impl Movement {
     }
 }
 
-/// Blinks: the eye regions move a lot and the brows a little.
+/// Blinks: the eye regions move 1.5 px and the brows `brow_px` (the flow's spill).
 #[derive(Clone, Copy)]
 struct Blink {
     start_s: f64,
     end_s: f64,
+    brow_px: f32,
+}
+
+fn blinks(count: usize, first_s: f64, every_s: f64, brow_px: f32) -> Vec<Blink> {
+    (0..count)
+        .map(|i| first_s + i as f64 * every_s)
+        .map(|start_s| Blink { start_s, end_s: start_s + 0.25, brow_px })
+        .collect()
 }
 
 struct Scene {
@@ -70,7 +78,8 @@ impl Scene {
             if t > b.start_s && t < b.end_s {
                 let x = (t - b.start_s) / (b.end_s - b.start_s);
                 let k = (std::f64::consts::PI * x).sin() as f32;
-                for (region, amount) in [(Region::EyeR, 1.5), (Region::EyeL, 1.5), (Region::BrowR, 0.2), (Region::BrowL, 0.2)] {
+                let moves = [(Region::EyeR, 1.5), (Region::EyeL, 1.5), (Region::BrowR, b.brow_px), (Region::BrowL, b.brow_px)];
+                for (region, amount) in moves {
                     d[region as usize][1] += k * amount;
                 }
             }
@@ -192,11 +201,29 @@ fn events_are_reported_within_half_a_second_of_their_offset() {
 
 #[test]
 fn blinks_and_noise_do_not_fire() {
-    let blinks = (0..12).map(|i| Blink { start_s: 1.5 + i as f64 * 0.9, end_s: 1.5 + i as f64 * 0.9 + 0.25 }).collect();
+    let blinks = blinks(12, 1.5, 0.9, 0.2);
     let scene = Scene { fps: 30.0, seconds: 13.0, movements: vec![], blinks, noise_px: 0.01, lost: None };
     let (events, samples, _) = scene.run(SpotterConfig::default(), 11);
     assert!(events.is_empty(), "{events:#?}");
     assert!(samples.iter().any(|s| s.ready), "the spotter warms up");
+}
+
+#[test]
+fn a_flow_that_spills_blinks_into_the_brows_learns_how_much_and_still_sees_the_brows() {
+    // flow.onnx v3 moves the brows by up to 0.65 of the eyes' motion in a blink (DIS: 0.2).
+    let frown = micro(Region::BrowR, [0.0, 1.0], 0.3, 7.6, 0.3);
+    let blinks = blinks(7, 1.5, 0.9, 0.9);
+    let scene = Scene { fps: 30.0, seconds: 10.0, movements: vec![frown], blinks, noise_px: 0.01, lost: None };
+    let (events, _, spotter) = scene.run(SpotterConfig::default(), 5);
+    assert_eq!(events.len(), 1, "only the frown, no blink: {events:#?}");
+    let found = (events[0].onset.seconds, events[0].offset.seconds);
+    assert!(iou(found, (frown.onset_s, frown.offset_s)) >= 0.5, "{events:#?}");
+    assert!(spotter.blink_coupling.iter().flatten().all(|&c| c > 0.5 && c < 0.7), "{:?}", spotter.blink_coupling);
+
+    // With the coupling fixed at its floor, the same blinks are events.
+    let fixed = SpotterConfig { blink_observations: 0, ..SpotterConfig::default() };
+    let (events, _, _) = scene.run(fixed, 5);
+    assert!(events.len() > 1, "{events:#?}");
 }
 
 #[test]
