@@ -184,16 +184,20 @@ class Field:
         return np.stack([u, v]).astype(np.float32), np.stack([fu, fv]).astype(np.float32)
 
 
-def random_field(rng: np.random.Generator) -> Field:
-    """0-5 AU-like bumps (peak 0.2-4 px, log-uniform; sigma 5-16 px) at jittered template points,
-    some with a local stretch; a small head motion (rotation ~0.6 deg, scale ~0.8 %, shift ~1 px)."""
+SIGMA_PX = (5.0, 16.0)     # the bumps' width (sigma, crop px) in the shipped model's pairs
+
+
+def random_field(rng: np.random.Generator, sigma_px: tuple = SIGMA_PX) -> Field:
+    """0-5 AU-like bumps (peak 0.2-4 px, log-uniform; sigma uniform in `sigma_px`) at jittered
+    template points, some with a local stretch; a small head motion (rotation ~0.6 deg, scale
+    ~0.8 %, shift ~1 px)."""
     k = int(rng.choice([0, 1, 2, 3, 4, 5], p=[0.12, 0.22, 0.24, 0.2, 0.14, 0.08]))
     regions = list(AU_POINTS)
     centres, sigmas, vectors, mats = [], [], [], []
     for _ in range(k):
         pts = AU_POINTS[regions[rng.integers(len(regions))]]
         c = TEMPLATE[pts[rng.integers(len(pts))]] + rng.normal(0, 3, 2)
-        s = rng.uniform(5, 16)
+        s = rng.uniform(*sigma_px)
         amp = math.exp(rng.uniform(math.log(0.2), math.log(4.0)))
         ang = rng.uniform(0, 2 * math.pi)
         vec = amp * np.array([math.cos(ang), math.sin(ang)])
@@ -270,10 +274,11 @@ def degrade(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, strength: fl
     return out
 
 
-def make_pair(src: np.ndarray, to_crop: np.ndarray, rng: np.random.Generator, field: Field | None = None):
+def make_pair(src: np.ndarray, to_crop: np.ndarray, rng: np.random.Generator, field: Field | None = None,
+              sigma_px: tuple = SIGMA_PX):
     """-> (previous [128,128] float32 0..255, current, flow [2,128,128], local flow [2,128,128])."""
     crop_to_src = invert(compose(crop_jitter(rng), to_crop))
-    field = field or random_field(rng)
+    field = field or random_field(rng, sigma_px)
     ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
     a = sample(src, crop_to_src, xs, ys)
     mx, my = field.backward_map()

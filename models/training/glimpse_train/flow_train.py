@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from .flow import ARCH, ARCHS, build_model, build_pool, make_pair
+from .flow import ARCH, ARCHS, SIGMA_PX, build_model, build_pool, make_pair
 from .landmarks import CACHE
 from .loso import REPORTS
 
@@ -56,11 +56,11 @@ def epe_loss(pred, truth, local=None, local_weight: float = 0.0):
     return e.mean() + local_weight * (e * local).sum() / local.sum().clamp(min=1)
 
 
-def batch(pool, train_idx, rng, n):
+def batch(pool, train_idx, rng, n, sigma_px=SIGMA_PX):
     """-> pairs [n,2,128,128], flows [n,2,128,128], local-motion masks [n,128,128] (float)."""
     xs, ys, local = [], [], []
     for j in rng.choice(train_idx, n):
-        a, b, flow, loc = make_pair(pool.images[j], pool.to_crop[j], rng)
+        a, b, flow, loc = make_pair(pool.images[j], pool.to_crop[j], rng, sigma_px=sigma_px)
         xs.append(np.stack([a, b]))
         ys.append(flow)
         local.append(np.sqrt((loc ** 2).sum(0)) >= LOCAL_PX)
@@ -80,6 +80,9 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=None, help="override the recipe's steps (smoke tests)")
     ap.add_argument("--local-weight", type=float, default=None, help="override the recipe's local weight (v3)")
     ap.add_argument("--lfw-limit", type=int, default=0, help="first N LFW images only (smoke tests)")
+    ap.add_argument("--min-sigma", type=float, default=SIGMA_PX[0], help="narrowest bump (sigma, crop px)")
+    ap.add_argument("--init", default=None, help="start from these weights (a fine-tune) instead of the initialisation")
+    ap.add_argument("--lr", type=float, default=None, help="override the recipe's peak learning rate")
     ap.add_argument("--name", default=None)
     a = ap.parse_args(argv)
     recipe = dict(RECIPES[a.arch])
@@ -89,6 +92,11 @@ def main(argv=None):
         recipe["steps"] = a.steps
     if a.local_weight is not None:
         recipe["local_weight"] = a.local_weight
+    if a.lr is not None:
+        recipe["lr"] = a.lr
+    recipe["sigma_px"] = [a.min_sigma, SIGMA_PX[1]]
+    if a.init:
+        recipe["init"] = a.init
     name = a.name or checkpoint_name(a.arch, a.seed)
 
     t0 = time.time()
@@ -100,6 +108,8 @@ def main(argv=None):
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
     model = build_model(a.arch)
+    if a.init:
+        model.load_state_dict(torch.load(a.init, map_location="cpu"))
     opt = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=recipe["wd"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe["lr"], total_steps=recipe["steps"],
                                                 pct_start=recipe["warmup"], anneal_strategy="cos")
@@ -108,7 +118,7 @@ def main(argv=None):
     CACHE.mkdir(parents=True, exist_ok=True)
     for step in range(1, recipe["steps"] + 1):
         model.train()
-        x, y, local = (torch.from_numpy(v) for v in batch(pool, train_idx, rng, recipe["batch"]))
+        x, y, local = (torch.from_numpy(v) for v in batch(pool, train_idx, rng, recipe["batch"], tuple(recipe["sigma_px"])))
         pred = model(x[:, :1], x[:, 1:])
         lw = recipe.get("local_weight", 0.0)
         if isinstance(pred, tuple):   # v2, v3: the final flow and the intermediate estimate(s)

@@ -225,3 +225,11 @@ def test_flow_time_times_every_model_in_turns():
     shipped = MODELS_DIR / "flow.onnx"
     times = time_models([shipped, shipped], threads=1, runs=3)
     assert len(times) == 2 and all(len(t) == 3 and (t > 0).all() for t in times)
+
+
+def test_bump_width_follows_the_requested_range_and_defaults_to_the_shipped_one():
+    rng = np.random.default_rng(3)
+    narrow = [s for _ in range(40) for s in FL.random_field(rng, (3.0, 4.0)).sigmas]
+    assert narrow and all(3.0 <= s <= 4.0 for s in narrow)
+    default = [s for _ in range(40) for s in FL.random_field(rng).sigmas]
+    assert min(default) >= FL.SIGMA_PX[0] and max(default) <= FL.SIGMA_PX[1]
