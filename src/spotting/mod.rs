@@ -130,8 +130,9 @@ pub struct SpotterConfig {
     pub min_confidence: f32,
     /// Share of the eye regions' motion taken off the brows (a blink moves the brows a little):
     /// at least this, or what this face's blinks show (`blink_quantile` of the brow/eye ratio
-    /// over its last `blink_observations` blink frames; 0 keeps it fixed). How far a blink spills into the brows
-    /// depends on the face and on the flow method (DIS about 0.2, flow.onnx v3 up to 0.65).
+    /// over its last `blink_observations` blink frames; 0 keeps it fixed). How far a blink
+    /// spills into the brows depends on the face and on the flow method (DIS about 0.2,
+    /// flow.onnx v3 up to 0.65).
     pub blink_coupling: f32,
     pub blink_quantile: f32,
     pub blink_observations: usize,
