@@ -26,6 +26,9 @@ use crate::synth::{SynthSpec, SyntheticFace};
 const CROP: i32 = 128;
 /// Local (expression) motion at least this large marks the pixels of the `local` column.
 const LOCAL_PX: f32 = 0.2;
+/// The local pixels again, by the size of their true expression motion (crop px): where a
+/// method gains or loses.
+const LOCAL_BINS: [(f32, f32); 4] = [(LOCAL_PX, 0.5), (0.5, 1.0), (1.0, 2.0), (2.0, f32::INFINITY)];
 
 #[derive(Debug, Clone)]
 pub struct FlowEvalOptions {
@@ -44,6 +47,8 @@ pub struct FlowMethodResult {
     pub epe_local: f64,
     /// Over every pixel of the neutral pairs (head motion and noise only).
     pub epe_neutral: f64,
+    /// `epe_local` by the true expression motion's size, one per [`LOCAL_BINS`] bin.
+    pub epe_local_by_size: Vec<f64>,
     pub ms_per_pair_median: f64,
 }
 
@@ -56,6 +61,8 @@ pub struct FlowEvalReport {
     pub micro_pairs: usize,
     pub neutral_pairs: usize,
     pub local_pixels: usize,
+    /// Local pixels per [`LOCAL_BINS`] bin.
+    pub local_pixels_by_size: Vec<usize>,
     pub methods: Vec<FlowMethodResult>,
 }
 
@@ -164,6 +171,7 @@ pub fn run(options: &FlowEvalOptions) -> Result<FlowEvalReport, CommandError> {
     for &method in &options.methods {
         let mut estimator = flow_estimator(method)?;
         let (mut all, mut local, mut neutral) = ((0.0, 0), (0.0, 0), (0.0, 0));
+        let mut by_size = [(0.0, 0); LOCAL_BINS.len()];
         let mut times = Vec::with_capacity(pairs.len());
         for pair in &pairs {
             let started = Instant::now();
@@ -176,6 +184,9 @@ pub fn run(options: &FlowEvalOptions) -> Result<FlowEvalReport, CommandError> {
             add(&mut all, epe(&field, pair, |_| true));
             if pair.micro {
                 add(&mut local, epe(&field, pair, |i| pair.local[i] >= LOCAL_PX));
+                for (acc, &(low, high)) in by_size.iter_mut().zip(&LOCAL_BINS) {
+                    add(acc, epe(&field, pair, |i| pair.local[i] >= low && pair.local[i] < high));
+                }
             } else {
                 add(&mut neutral, epe(&field, pair, |_| true));
             }
@@ -187,10 +198,16 @@ pub fn run(options: &FlowEvalOptions) -> Result<FlowEvalReport, CommandError> {
             epe_all: mean(all),
             epe_local: mean(local),
             epe_neutral: mean(neutral),
+            epe_local_by_size: by_size.into_iter().map(mean).collect(),
             ms_per_pair_median: times.get(times.len() / 2).copied().unwrap_or(f64::NAN),
         });
     }
-    let local_pixels = pairs.iter().filter(|p| p.micro).map(|p| p.local.iter().filter(|&&l| l >= LOCAL_PX).count()).sum();
+    let count = |low: f32, high: f32| {
+        let local = pairs.iter().filter(|p| p.micro).flat_map(|p| p.truth.iter().zip(&p.local));
+        local.filter(|(truth, l)| truth.is_some() && **l >= low && **l < high).count()
+    };
+    let local_pixels = count(LOCAL_PX, f32::INFINITY);
+    let local_pixels_by_size = LOCAL_BINS.iter().map(|&(low, high)| count(low, high)).collect();
     Ok(FlowEvalReport {
         seeds: options.seeds,
         seconds: options.seconds,
@@ -199,6 +216,7 @@ pub fn run(options: &FlowEvalOptions) -> Result<FlowEvalReport, CommandError> {
         micro_pairs: pairs.iter().filter(|p| p.micro).count(),
         neutral_pairs: pairs.iter().filter(|p| !p.micro).count(),
         local_pixels,
+        local_pixels_by_size,
         methods,
     })
 }
@@ -216,9 +234,17 @@ pub fn format(report: &FlowEvalReport) -> String {
         report.local_pixels,
         report.neutral_pairs
     );
-    let _ = writeln!(out, "{:<10} {:>9} {:>10} {:>12} {:>10}", "flow", "EPE all", "EPE local", "EPE neutral", "ms/pair");
+    let bins: Vec<String> = LOCAL_BINS
+        .iter()
+        .map(|&(low, high)| if high.is_finite() { format!("{low}-{high} px") } else { format!(">= {low} px") })
+        .collect();
+    let _ = write!(out, "{:<10} {:>9} {:>10} {:>12} {:>10}", "flow", "EPE all", "EPE local", "EPE neutral", "ms/pair");
+    for bin in &bins {
+        let _ = write!(out, " {:>11}", format!("local {bin}"));
+    }
+    let _ = writeln!(out);
     for m in &report.methods {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "{:<10} {:>9.4} {:>10.4} {:>12.4} {:>10.2}",
             m.method.to_string(),
@@ -227,6 +253,33 @@ pub fn format(report: &FlowEvalReport) -> String {
             m.epe_neutral,
             m.ms_per_pair_median
         );
+        for epe in &m.epe_local_by_size {
+            let _ = write!(out, " {epe:>11.4}");
+        }
+        let _ = writeln!(out);
     }
+    let counts: Vec<String> = bins.iter().zip(&report.local_pixels_by_size).map(|(b, n)| format!("{b}: {n}")).collect();
+    let _ = writeln!(out, "local pixels by the size of their expression motion: {}", counts.join(", "));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_each_method_against_the_renderers_motion_by_size() {
+        let options = FlowEvalOptions { seeds: 1, seconds: 15.0, fps: 30.0, methods: vec![FlowMethod::Dis, FlowMethod::Farneback] };
+        let report = run(&options).unwrap();
+        assert!(report.micro_pairs > 0 && report.neutral_pairs > 0, "{report:?}");
+        assert_eq!(report.local_pixels_by_size.iter().sum::<usize>(), report.local_pixels);
+        for m in &report.methods {
+            // Sub-pixel accuracy on a face moving by up to a few pixels: the truth and the
+            // crops agree on where things are.
+            assert!(m.epe_all < 0.2 && m.epe_local < 0.5 && m.epe_neutral < 0.2, "{m:?}");
+            assert_eq!(m.epe_local_by_size.len(), LOCAL_BINS.len());
+        }
+        let table = format(&report);
+        assert!(table.contains("dis ") && table.contains("farneback") && table.contains("local 1-2 px"), "{table}");
+    }
 }
