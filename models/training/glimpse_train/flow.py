@@ -275,15 +275,16 @@ def degrade(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, strength: fl
 
 
 def make_pair(src: np.ndarray, to_crop: np.ndarray, rng: np.random.Generator, field: Field | None = None,
-              sigma_px: tuple = SIGMA_PX):
-    """-> (previous [128,128] float32 0..255, current, flow [2,128,128], local flow [2,128,128])."""
+              sigma_px: tuple = SIGMA_PX, degraded: bool = True):
+    """-> (previous [128,128] float32 0..255, current, flow [2,128,128], local flow [2,128,128]).
+    `degraded=False`: only the 8-bit rounding, no webcam degradation."""
     crop_to_src = invert(compose(crop_jitter(rng), to_crop))
     field = field or random_field(rng, sigma_px)
     ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
     a = sample(src, crop_to_src, xs, ys)
     mx, my = field.backward_map()
     b = sample(src, crop_to_src, mx, my)
-    a, b = degrade(a, b, rng)
+    a, b = degrade(a, b, rng) if degraded else (np.round(a), np.round(b))
     flow, local = field.flow()
     return a, b, flow, local
 

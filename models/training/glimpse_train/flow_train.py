@@ -56,11 +56,13 @@ def epe_loss(pred, truth, local=None, local_weight: float = 0.0):
     return e.mean() + local_weight * (e * local).sum() / local.sum().clamp(min=1)
 
 
-def batch(pool, train_idx, rng, n, sigma_px=SIGMA_PX):
-    """-> pairs [n,2,128,128], flows [n,2,128,128], local-motion masks [n,128,128] (float)."""
+def batch(pool, train_idx, rng, n, sigma_px=SIGMA_PX, clean_fraction=0.0):
+    """-> pairs [n,2,128,128], flows [n,2,128,128], local-motion masks [n,128,128] (float).
+    A `clean_fraction` of the pairs skip the webcam degradation."""
     xs, ys, local = [], [], []
     for j in rng.choice(train_idx, n):
-        a, b, flow, loc = make_pair(pool.images[j], pool.to_crop[j], rng, sigma_px=sigma_px)
+        degraded = not (clean_fraction and rng.random() < clean_fraction)
+        a, b, flow, loc = make_pair(pool.images[j], pool.to_crop[j], rng, sigma_px=sigma_px, degraded=degraded)
         xs.append(np.stack([a, b]))
         ys.append(flow)
         local.append(np.sqrt((loc ** 2).sum(0)) >= LOCAL_PX)
@@ -83,6 +85,7 @@ def main(argv=None):
     ap.add_argument("--min-sigma", type=float, default=SIGMA_PX[0], help="narrowest bump (sigma, crop px)")
     ap.add_argument("--init", default=None, help="start from these weights (a fine-tune) instead of the initialisation")
     ap.add_argument("--lr", type=float, default=None, help="override the recipe's peak learning rate")
+    ap.add_argument("--clean-fraction", type=float, default=0.0, help="share of pairs without webcam degradation")
     ap.add_argument("--name", default=None)
     a = ap.parse_args(argv)
     recipe = dict(RECIPES[a.arch])
@@ -95,6 +98,7 @@ def main(argv=None):
     if a.lr is not None:
         recipe["lr"] = a.lr
     recipe["sigma_px"] = [a.min_sigma, SIGMA_PX[1]]
+    recipe["clean_fraction"] = a.clean_fraction
     if a.init:
         recipe["init"] = a.init
     name = a.name or checkpoint_name(a.arch, a.seed)
@@ -118,7 +122,8 @@ def main(argv=None):
     CACHE.mkdir(parents=True, exist_ok=True)
     for step in range(1, recipe["steps"] + 1):
         model.train()
-        x, y, local = (torch.from_numpy(v) for v in batch(pool, train_idx, rng, recipe["batch"], tuple(recipe["sigma_px"])))
+        x, y, local = (torch.from_numpy(v) for v in batch(pool, train_idx, rng, recipe["batch"], tuple(recipe["sigma_px"]),
+                                                                  recipe["clean_fraction"]))
         pred = model(x[:, :1], x[:, 1:])
         lw = recipe.get("local_weight", 0.0)
         if isinstance(pred, tuple):   # v2, v3: the final flow and the intermediate estimate(s)
