@@ -233,3 +233,17 @@ def test_bump_width_follows_the_requested_range_and_defaults_to_the_shipped_one(
     assert narrow and all(3.0 <= s <= 4.0 for s in narrow)
     default = [s for _ in range(40) for s in FL.random_field(rng).sigmas]
     assert min(default) >= FL.SIGMA_PX[0] and max(default) <= FL.SIGMA_PX[1]
+
+
+def test_a_clean_pair_is_the_rounded_sample_without_degradation():
+    from glimpse_train.landmarks import compose, invert
+
+    src = smooth_texture(1)
+    to_crop = np.array([[0.55, 0.0, 5.0], [0.0, 0.55, 5.0]])
+    a, b, flow, _ = FL.make_pair(src, to_crop, np.random.default_rng(4), degraded=False)
+    rng = np.random.default_rng(4)
+    crop_to_src = invert(compose(FL.crop_jitter(rng), to_crop))
+    ys, xs = np.mgrid[0:FL.SIZE, 0:FL.SIZE].astype(np.float64)
+    assert np.array_equal(a, np.round(FL.sample(src, crop_to_src, xs, ys)))
+    degraded, *_ = FL.make_pair(src, to_crop, np.random.default_rng(4))
+    assert not np.array_equal(degraded, a)
