@@ -170,7 +170,7 @@ pub fn run(options: &FlowEvalOptions) -> Result<FlowEvalReport, CommandError> {
     let mut methods = Vec::new();
     for &method in &options.methods {
         let mut estimator = flow_estimator(method)?;
-        let (mut all, mut local, mut neutral) = ((0.0, 0), (0.0, 0), (0.0, 0));
+        let (mut all, mut neutral) = ((0.0, 0), (0.0, 0));
         let mut by_size = [(0.0, 0); LOCAL_BINS.len()];
         let mut times = Vec::with_capacity(pairs.len());
         for pair in &pairs {
@@ -183,7 +183,6 @@ pub fn run(options: &FlowEvalOptions) -> Result<FlowEvalReport, CommandError> {
             };
             add(&mut all, epe(&field, pair, |_| true));
             if pair.micro {
-                add(&mut local, epe(&field, pair, |i| pair.local[i] >= LOCAL_PX));
                 for (acc, &(low, high)) in by_size.iter_mut().zip(&LOCAL_BINS) {
                     add(acc, epe(&field, pair, |i| pair.local[i] >= low && pair.local[i] < high));
                 }
@@ -193,6 +192,8 @@ pub fn run(options: &FlowEvalOptions) -> Result<FlowEvalReport, CommandError> {
         }
         times.sort_by(f64::total_cmp);
         let mean = |(s, n): (f64, usize)| if n > 0 { s / n as f64 } else { f64::NAN };
+        // The bins cover every local pixel (>= LOCAL_PX) once.
+        let local = by_size.iter().fold((0.0, 0), |(s, n), &(bs, bn)| (s + bs, n + bn));
         methods.push(FlowMethodResult {
             method,
             epe_all: mean(all),
