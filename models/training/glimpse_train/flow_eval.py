@@ -37,11 +37,11 @@ def run_ours(sess, a, b):
     return out[0]
 
 
-def time_methods(fns: dict, pairs, reps=3) -> dict:
-    """Median ms per pair of each method; the methods take turns pair by pair, so that a change
-    in the shared machine's load hits them all alike."""
+def turn_times(fns: dict, pairs, reps=3, warmup=5) -> dict:
+    """ms per pair of each method ([reps x pairs] array), after `warmup` pairs each; the methods
+    take turns pair by pair, so that a change in the shared machine's load hits them all alike."""
     for fn in fns.values():
-        for p in pairs[:5]:
+        for p in pairs[:warmup]:
             fn(p[1], p[2])
     ts = {m: [] for m in fns}
     for _ in range(reps):
@@ -50,7 +50,12 @@ def time_methods(fns: dict, pairs, reps=3) -> dict:
                 t = time.perf_counter()
                 fn(p[1], p[2])
                 ts[m].append(time.perf_counter() - t)
-    return {m: round(float(np.median(v)) * 1000, 3) for m, v in ts.items()}
+    return {m: np.array(v) * 1000 for m, v in ts.items()}
+
+
+def time_methods(fns: dict, pairs, reps=3) -> dict:
+    """Median ms per pair of each method, timed in turns (`turn_times`)."""
+    return {m: round(float(np.median(v)), 3) for m, v in turn_times(fns, pairs, reps).items()}
 
 
 def main(argv=None):

@@ -9,29 +9,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 
 import numpy as np
 
 from .export import MODELS_DIR, ort_session
+from .flow_eval import run_ours, turn_times
 from .flow_export import golden_pair
 
 WARMUP = 50
 
 
 def time_models(paths: list, threads: int, runs: int) -> list[np.ndarray]:
-    """ms per run of each model, measured in turns."""
+    """ms per run of each model on the golden pair, measured in turns (`flow_eval.turn_times`)."""
     previous, current = golden_pair()
-    feeds = {"previous": previous, "current": current}
-    sessions = [ort_session(p, threads) for p in paths]
-    times = [[] for _ in sessions]
-    for i in range(WARMUP + runs):
-        for sess, ts in zip(sessions, times):
-            t = time.perf_counter()
-            sess.run(["flow"], feeds)
-            if i >= WARMUP:
-                ts.append((time.perf_counter() - t) * 1000)
-    return [np.array(ts) for ts in times]
+    fns = {i: (lambda a, b, s=ort_session(p, threads): run_ours(s, a, b)) for i, p in enumerate(paths)}
+    times = turn_times(fns, [(None, previous[0, 0], current[0, 0])] * runs, reps=1, warmup=WARMUP)
+    return [times[i] for i in range(len(paths))]
 
 
 def main(argv=None):
