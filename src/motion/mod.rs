@@ -232,8 +232,8 @@ impl Default for MotionConfig {
 #[serde(rename_all = "lowercase")]
 pub enum FlowMethod {
     /// OpenCV's DIS with the settings of [`DisFlow`]. The default: `flow.onnx` beats it on
-    /// held-out face pairs, but not on the synthetic micro-expressions' motion nor in spotting
-    /// F1, and DIS is faster (`models/flow.md`).
+    /// held-out face pairs and is a little faster, but not on the synthetic micro-expressions'
+    /// motion nor in spotting F1 (`models/flow.md`).
     #[default]
     Dis,
     /// The project's flow model, `models/flow.onnx`.
