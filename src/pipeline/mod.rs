@@ -176,8 +176,6 @@ pub struct FrameAnalysis {
 pub struct PipelineStats {
     pub source: SourceInfo,
     pub frames_read: u64,
-    /// Frames analysed and handed on: delivered to the reader, or dropped for a slow one (then
-    /// also counted in `output_dropped`).
     pub frames_analysed: u64,
     pub faces_found: u64,
     pub ring: DropStats,
@@ -401,6 +399,7 @@ impl Pipeline {
 
                     let latency = Duration::from_nanos(monotonic_ns().saturating_sub(frame.time.capture_ns));
                     metrics.end_to_end.record(latency);
+                    metrics.analysed.fetch_add(1, Ordering::Relaxed);
                     if success {
                         metrics.faces.fetch_add(1, Ordering::Relaxed);
                     }
@@ -421,11 +420,7 @@ impl Pipeline {
                         latency,
                         image: keep_images.then_some(frame.image),
                     };
-                    let delivered = deliver(&to_output, drain.as_ref(), analysis, policy, &metrics.output_dropped);
-                    // Counted once handed on (delivered, or dropped and counted), so that the stats
-                    // never show a frame as analysed whose result is neither.
-                    metrics.analysed.fetch_add(1, Ordering::Release);
-                    if !delivered {
+                    if !deliver(&to_output, drain.as_ref(), analysis, policy, &metrics.output_dropped) {
                         break;
                     }
                 }
@@ -516,8 +511,7 @@ fn collect_stats(
     PipelineStats {
         source: source.clone(),
         frames_read,
-        // Acquire: every drop counted before this frame was is seen below.
-        frames_analysed: metrics.analysed.load(Ordering::Acquire),
+        frames_analysed: metrics.analysed.load(Ordering::Relaxed),
         faces_found: metrics.faces.load(Ordering::Relaxed),
         ring: ring.stats(),
         output_dropped: metrics.output_dropped.load(Ordering::Relaxed),
