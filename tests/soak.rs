@@ -27,13 +27,15 @@ fn endless_camera() -> Box<UnpluggedCamera> {
     Box::new(UnpluggedCamera::new(SynthSpec { seconds: 20.0, ..SynthSpec::default() }, u64::MAX).unwrap())
 }
 
-/// Waits until every frame read has been analysed or dropped at the ring (a hang guard, not a
-/// speed limit).
+/// Waits until every frame read has been analysed or dropped at the ring, and every analysed
+/// frame's result is waiting or counted as dropped: the analysis thread counts a frame before
+/// it hands the result on (a hang guard, not a speed limit).
 fn wait_until_settled(pipeline: &Pipeline, frames: u64) -> PipelineStats {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
         let stats = pipeline.stats();
-        if stats.frames_read == frames && stats.frames_analysed + stats.ring.dropped == frames {
+        let handed_on = pipeline.results().len() as u64 + stats.output_dropped;
+        if stats.frames_read == frames && stats.frames_analysed + stats.ring.dropped == frames && handed_on == stats.frames_analysed {
             return stats;
         }
         assert!(Instant::now() < deadline, "the pipeline never settled: {stats:?}");
