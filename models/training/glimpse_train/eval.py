@@ -1,6 +1,6 @@
-"""LOSO evaluation table: `python -m glimpse_train.eval [--seeds 0 1 2] [--jobs 2] [--archs ststnet f5cnet]`.
+"""LOSO evaluation table: `python -m glimpse_train.eval [--seeds 0 1 2] [--jobs 2] [--recipes ststnet f5cnet f5cnet_v2]`.
 
-Runs every (arch, seed) LOSO run that is not yet in reports/runs/ (each in its own process,
+Runs every (recipe, seed) LOSO run that is not yet in reports/runs/ (each in its own process,
 `--jobs` at a time, 1 torch thread each), then prints overall + per-dataset UF1/UAR/accuracy as
 mean ± sample std over seeds, the confusion matrix summed over seeds, the reference STSTNet
 weights and the published rows, and writes reports/loso_report.json.
@@ -21,35 +21,38 @@ import numpy as np
 from . import DATASETS
 from .loso import REPORTS
 from .report import format_confusion
+from .train import RECIPES
+
+TITLES = {"ststnet": "STSTNet retrained", "f5cnet": "F5CNet (ours)", "f5cnet_v2": "F5CNet v2 (ours, 3 avg)"}
 
 PUBLISHED = {"STSTNet": (0.7353, 0.7605), "FeatRef": (0.7838, 0.7832), "EMR": (0.7885, 0.7824),
              "HTNet (epoch picked on test subject)": (0.8603, 0.8475)}
 
 
-def run_missing(archs, seeds, jobs, data, rerun):
+def run_missing(recipes, seeds, jobs, data, rerun):
     todo = []
-    for arch in archs:
+    for recipe in recipes:
         for s in seeds:
-            f = REPORTS / "runs" / f"{arch}_s{s}.json"
+            f = REPORTS / "runs" / f"{recipe}_s{s}.json"
             if rerun and f.exists():
                 f.unlink()
             if not f.exists():
-                todo.append((arch, s))
+                todo.append((recipe, s))
     # longest first
-    todo.sort(key=lambda t: (t[0] != "f5cnet", t[1]))
+    todo.sort(key=lambda t: (-RECIPES[t[0]]["epochs"] * RECIPES[t[0]]["members"], t[0] != "f5cnet", t[1]))
     running = []
     env = dict(os.environ, GLIMPSE_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     logdir = REPORTS / "runs"
     logdir.mkdir(parents=True, exist_ok=True)
     while todo or running:
         while todo and len(running) < jobs:
-            arch, s = todo.pop(0)
-            cmd = [sys.executable, "-m", "glimpse_train.loso", "--arch", arch, "--seed", str(s)]
+            recipe, s = todo.pop(0)
+            cmd = [sys.executable, "-m", "glimpse_train.loso", "--recipe", recipe, "--seed", str(s)]
             if data:
                 cmd += ["--data", data]
-            logf = open(logdir / f"{arch}_s{s}.log", "w")
+            logf = open(logdir / f"{recipe}_s{s}.log", "w")
             print("running", " ".join(cmd[1:]), flush=True)
-            running.append((subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env), arch, s, logf))
+            running.append((subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env), recipe, s, logf))
         time.sleep(2)
         for r in list(running):
             if r[0].poll() is not None:
@@ -60,12 +63,12 @@ def run_missing(archs, seeds, jobs, data, rerun):
                 print(f"finished {r[1]} seed {r[2]}", flush=True)
 
 
-def aggregate(arch, seeds):
-    seeds = [s for s in seeds if (REPORTS / "runs" / f"{arch}_s{s}.json").exists()]
+def aggregate(recipe, seeds):
+    seeds = [s for s in seeds if (REPORTS / "runs" / f"{recipe}_s{s}.json").exists()]
     if not seeds:
         return None
-    runs = [json.loads((REPORTS / "runs" / f"{arch}_s{s}.json").read_text()) for s in seeds]
-    out = {"arch": arch, "seeds": list(seeds), "recipe": runs[0].get("recipe")}
+    runs = [json.loads((REPORTS / "runs" / f"{recipe}_s{s}.json").read_text()) for s in seeds]
+    out = {"recipe_name": recipe, "seeds": list(seeds), "recipe": runs[0].get("recipe")}
     for k in ("overall",) + DATASETS:
         ent = {}
         for met in ("uf1", "uar", "acc"):
@@ -85,7 +88,7 @@ def fmt(e):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--archs", nargs="+", default=["ststnet", "f5cnet"])
+    ap.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--data", default=None)
@@ -93,25 +96,25 @@ def main(argv=None):
     ap.add_argument("--no-train", action="store_true", help="only aggregate existing runs")
     a = ap.parse_args(argv)
     if not a.no_train:
-        run_missing(a.archs, a.seeds, a.jobs, a.data, a.rerun)
+        run_missing(a.recipes, a.seeds, a.jobs, a.data, a.rerun)
     report = {"protocol": "LOSO over 68 subjects, 442 predictions, UF1/UAR composite (summed TP/FP/FN), "
                           "fixed recipe, last epoch, no selection on the test subject; mean ± sample std over seeds",
               "models": {}, "published": PUBLISHED}
     ref = REPORTS / "reference_ststnet.json"
     if ref.exists():
         report["reference_ststnet_weights"] = json.loads(ref.read_text())["metrics"]
-    for arch in a.archs:
-        agg = aggregate(arch, a.seeds)
+    for recipe in a.recipes:
+        agg = aggregate(recipe, a.seeds)
         if agg is None:
-            print(f"no finished runs for {arch}")
+            print(f"no finished runs for {recipe}")
             continue
         if len(agg["seeds"]) < len(a.seeds):
-            print(f"WARNING: {arch} has only seeds {agg['seeds']} of {a.seeds} finished")
-        report["models"][arch] = agg
+            print(f"WARNING: {recipe} has only seeds {agg['seeds']} of {a.seeds} finished")
+        report["models"][recipe] = agg
     print(f"\nLOSO, MEGC2019 composite (442 samples, 68 subjects): mean ± std over seeds")
     print(f"{'model':38s} {'set':8s} {'UF1':>17s} {'UAR':>17s} {'acc':>17s}")
-    for arch, m in report["models"].items():
-        name = ("STSTNet retrained" if arch == "ststnet" else "F5CNet (ours)") + f" seeds {m['seeds']}"
+    for recipe, m in report["models"].items():
+        name = f"{TITLES[recipe]} seeds {m['seeds']}"
         for k in ("overall",) + DATASETS:
             print(f"{name:38s} {k:8s} "
                   f"{fmt(m[k]['uf1']):>17s} {fmt(m[k]['uar']):>17s} {fmt(m[k]['acc']):>17s}")

@@ -1,7 +1,7 @@
-"""Leave-one-subject-out harness + `python -m glimpse_train.loso --arch f5cnet --seed 0`.
+"""Leave-one-subject-out harness + `python -m glimpse_train.loso --recipe f5cnet --seed 0`.
 
 One model per held-out subject (68 folds), trained on the other 67 subjects with a fixed recipe,
-one prediction per test sample. Writes reports/runs/<arch>_s<seed>.json with every prediction (in labels.csv order)
+one prediction per test sample. Writes reports/runs/<recipe>_s<seed>.json with every prediction (in labels.csv order)
 and a per-fold log.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 from . import CLASSES
 from .data import MegcData, load_megc
 from .metrics import summary
+from .train import RECIPES
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 
@@ -56,37 +57,38 @@ def run_loso(data: MegcData, fit_predict, log_every: bool = True) -> dict:
     }
 
 
-def loso_train(data: MegcData, arch: str, seed: int) -> dict:
+def loso_train(data: MegcData, recipe: str, seed: int) -> dict:
     import torch
 
-    from .train import RECIPES, predict_logits, train_model
+    from .train import predict_logits, train_model
 
     torch.set_num_threads(int(os.environ.get("GLIMPSE_THREADS", "1")))
 
     def fit_predict(tr, te, k, subj, log):
-        model = train_model(arch, data.x[tr], data.y[tr], seed=seed * 1000 + k, log=log)
+        model = train_model(recipe, data.x[tr], data.y[tr], seed=seed * 1000 + k, log=log)
         return predict_logits(model, data.x[te])
 
     t0 = time.time()
     res = run_loso(data, fit_predict)
-    res.update({"arch": arch, "seed": seed, "recipe": RECIPES[arch], "seconds": round(time.time() - t0, 1)})
+    res.update({"arch": RECIPES[recipe]["arch"], "recipe_name": recipe, "seed": seed, "recipe": RECIPES[recipe],
+                "seconds": round(time.time() - t0, 1)})
     return res
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--arch", required=True, choices=["ststnet", "f5cnet"])
+    ap.add_argument("--recipe", required=True, choices=list(RECIPES))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=None, help="shared root (default $GLIMPSE_SHARED or ../shared)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
     data = load_megc(a.data)
-    res = loso_train(data, a.arch, a.seed)
-    out = Path(a.out) if a.out else REPORTS / "runs" / f"{a.arch}_s{a.seed}.json"
+    res = loso_train(data, a.recipe, a.seed)
+    out = Path(a.out) if a.out else REPORTS / "runs" / f"{a.recipe}_s{a.seed}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
     m = res["metrics"]["overall"]
-    print(f"{a.arch} seed {a.seed}: UF1 {m['uf1']:.4f} UAR {m['uar']:.4f} acc {m['acc']:.4f} -> {out}")
+    print(f"{a.recipe} seed {a.seed}: UF1 {m['uf1']:.4f} UAR {m['uar']:.4f} acc {m['acc']:.4f} -> {out}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""The one fixed training recipe (hyper-parameters fixed in advance, nothing chosen on a test fold).
+"""The fixed training recipes (hyper-parameters fixed in advance, nothing chosen on a test fold).
 
-Recipe (both networks): AdamW, cosine learning-rate decay to 0 over a fixed number of epochs,
+Recipe `ststnet` / `f5cnet` (session 3): AdamW, cosine learning-rate decay to 0 over a fixed number of epochs,
 batch 32, class-weighted cross-entropy (inverse class frequency of the training set) with label
 smoothing 0.1, augmentation = random horizontal mirror (u channel negated: 255 - u, because the
 channels are min-max normalised per image) + random translation of up to 2 px (edge replicate).
 The model after the last epoch is the model; there is no epoch selection.
+Recipe `f5cnet_v2` (session 7, reports/mer_v2_preregistration.md): the same with 40 epochs and 3
+members trained with their own seeds, whose softmax probabilities are averaged (`Ensemble`).
 """
 from __future__ import annotations
 
@@ -16,9 +18,14 @@ import torch.nn.functional as F
 from .models import build
 
 RECIPES = {
-    "ststnet": dict(epochs=20, lr=2e-3, weight_decay=1e-4, batch=32, label_smoothing=0.1, flip=True, shift=2),
-    "f5cnet": dict(epochs=20, lr=2e-3, weight_decay=5e-4, batch=32, label_smoothing=0.1, flip=True, shift=2),
+    "ststnet": dict(arch="ststnet", epochs=20, lr=2e-3, weight_decay=1e-4, batch=32, label_smoothing=0.1,
+                    flip=True, shift=2, members=1),
+    "f5cnet": dict(arch="f5cnet", epochs=20, lr=2e-3, weight_decay=5e-4, batch=32, label_smoothing=0.1,
+                   flip=True, shift=2, members=1),
+    "f5cnet_v2": dict(arch="f5cnet", epochs=40, lr=2e-3, weight_decay=5e-4, batch=32, label_smoothing=0.1,
+                      flip=True, shift=2, members=3),
 }
+MEMBER_SEED_STRIDE = 100_000
 
 U_CHANNEL = 2  # BGR order of the PNG: 0 strain, 1 v, 2 u
 
@@ -43,12 +50,39 @@ def augment(x: torch.Tensor, g: torch.Generator, flip: bool, shift: int) -> torc
     return x
 
 
-def train_model(arch: str, x: np.ndarray, y: np.ndarray, seed: int, recipe: dict | None = None,
+class Ensemble(nn.Module):
+    """Members' softmax probabilities averaged; returns their log, so that a softmax of the
+    output gives the mean probabilities back (the `logits` contract of a single network)."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x):
+        p = torch.stack([F.softmax(m(x), dim=1) for m in self.members]).mean(0)
+        return torch.log(p)
+
+
+def train_model(recipe_name: str, x: np.ndarray, y: np.ndarray, seed: int, recipe: dict | None = None,
                 log=None) -> nn.Module:
-    r = dict(RECIPES[arch]) if recipe is None else recipe
+    """Trains the recipe's network (or, for members > 1, its ensemble: member m with seed
+    seed + MEMBER_SEED_STRIDE*m) on x, y and returns it in eval mode."""
+    r = dict(RECIPES[recipe_name]) if recipe is None else recipe
+    if r.get("members", 1) == 1:
+        return train_network(r, x, y, seed, log)
+    members = []
+    for m in range(r["members"]):
+        mlog: dict = {}
+        members.append(train_network(r, x, y, seed + MEMBER_SEED_STRIDE * m, mlog))
+        if log is not None:
+            log.setdefault("final_train_loss_per_member", []).append(mlog["final_train_loss"])
+    return Ensemble(members).eval()
+
+
+def train_network(r: dict, x: np.ndarray, y: np.ndarray, seed: int, log=None) -> nn.Module:
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    model = build(arch)
+    model = build(r["arch"])
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
     counts = np.bincount(np.asarray(y), minlength=3).astype(np.float64)
