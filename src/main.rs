@@ -207,6 +207,10 @@ enum EvalCommand {
         /// The flow between face crops: `onnx`, `dis`, `farneback` or `tvl1` (default: as `analyse`).
         #[arg(long)]
         flow: Option<glimpse::motion::FlowMethod>,
+        /// Also recognise each event with models/mer.onnx and score its emotion against the
+        /// emotion the synthetic face meant.
+        #[arg(long)]
+        mer: bool,
         #[command(flatten)]
         spotting: SpotArgs,
     },
@@ -428,7 +432,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", commands::eval_flow::format(&report));
             }
         }
-        Some(Command::Eval { what: EvalCommand::Spotting { seeds, first_seed, seconds, fps, videos, no_videos, work, json, align_by, flow, spotting } }) => {
+        Some(Command::Eval { what: EvalCommand::Spotting { seeds, first_seed, seconds, fps, videos, no_videos, work, json, align_by, flow, mer, spotting } }) => {
+            let mer_model = if mer { Some(commands::eval::required_mer_model()?) } else { None };
             let options = commands::eval::SpottingEvalOptions {
                 seeds,
                 first_seed,
@@ -439,6 +444,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 spotting: spotting.config(),
                 align_by,
                 flow: flow.unwrap_or_default(),
+                mer_model,
                 progress: interactive,
             };
             let report = commands::eval::spotting(&options, &stop)?;

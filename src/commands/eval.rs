@@ -6,11 +6,16 @@
 //! true event at all are false alarms on neutral face, counted per minute of neutral time. Real
 //! videos (no annotated micro-expressions) are analysed too: their micro events are candidate
 //! false alarms, counted per minute.
+//!
+//! With a MER model (`--mer`), each hit's recognised emotion is compared with the emotion the
+//! generator meant (its AUs: 12 and 6+12 positive, 1+2 surprise, the rest negative): a check of
+//! the whole runtime path from video to class on a face the model never saw in training.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::capture::{SourceSpec, open_source};
+use crate::inference::MER_CLASSES;
 use crate::pipeline::{OutputPolicy, PipelineConfig, TimingSummary};
 use crate::recognition::AnalysedEvent;
 use crate::spotting::{EventKind, SpotterConfig};
@@ -31,7 +36,17 @@ pub struct SpottingEvalOptions {
     pub spotting: SpotterConfig,
     pub align_by: crate::face::AlignBy,
     pub flow: crate::motion::FlowMethod,
+    /// The MER model to recognise each event with; `None`: spotting only.
+    pub mer_model: Option<PathBuf>,
     pub progress: bool,
+}
+
+/// The MER model for `--mer`: unlike the analysis, which goes on without emotions, this
+/// evaluation fails when the model is missing or ONNX Runtime cannot run it.
+pub fn required_mer_model() -> Result<PathBuf, CommandError> {
+    let mut warnings = Vec::new();
+    super::recognition_model(&mut warnings)?
+        .ok_or_else(|| CommandError::NoMerModel { what: "glimpse eval spotting --mer", why: warnings.join("; ") })
 }
 
 /// `../shared/data/videos` beside the checkout (or the working directory), when it exists.
@@ -85,6 +100,38 @@ pub struct SeedResult {
     pub neutral_minutes: f64,
     /// Mean IoU of the micro hits.
     pub mean_hit_iou: f64,
+    /// Micro hits by intended emotion (rows) and recognised emotion (columns), in
+    /// [`MER_CLASSES`] order; hits without a recognition are not counted.
+    pub emotion_confusion: [[usize; 3]; 3],
+}
+
+/// Micro-expression recognition scored on the spotted hits, MEGC style: F1 and recall per class,
+/// averaged over the classes.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecognitionScore {
+    /// Rows: the intended emotion; columns: the recognised one ([`MER_CLASSES`] order).
+    pub confusion: [[usize; 3]; 3],
+    /// Hits the model gave no emotion (the event could not be analysed).
+    pub unrecognised_hits: usize,
+    pub accuracy: f64,
+    pub uf1: f64,
+    pub uar: f64,
+}
+
+impl RecognitionScore {
+    pub fn from_confusion(confusion: [[usize; 3]; 3], unrecognised_hits: usize) -> Self {
+        let total: usize = confusion.iter().flatten().sum();
+        let correct: usize = (0..3).map(|i| confusion[i][i]).sum();
+        let (mut f1_sum, mut recall_sum) = (0.0, 0.0);
+        for class in 0..3 {
+            let tp = confusion[class][class];
+            let truth: usize = confusion[class].iter().sum();
+            let predicted: usize = confusion.iter().map(|row| row[class]).sum();
+            f1_sum += ratio(2 * tp, truth + predicted);
+            recall_sum += ratio(tp, truth);
+        }
+        Self { confusion, unrecognised_hits, accuracy: ratio(correct, total), uf1: f1_sum / 3.0, uar: recall_sum / 3.0 }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -117,6 +164,8 @@ pub struct SpottingReport {
     pub macro_: Matches,
     pub neutral_false_alarms_per_minute: f64,
     pub mean_hit_iou: f64,
+    /// With `--mer`: the recognised emotion of the micro hits against the intended one.
+    pub recognition: Option<RecognitionScore>,
     pub by_amplitude: Vec<AmplitudeBin>,
     pub per_seed: Vec<SeedResult>,
     pub videos: Vec<VideoResult>,
@@ -134,9 +183,16 @@ pub fn interval_iou(a: (u64, u64), b: (u64, u64)) -> f64 {
     if union > 0 { inter as f64 / union as f64 } else { 0.0 }
 }
 
-/// One-to-one matching of found to true intervals, best overlaps first; returns the IoU of
-/// each hit.
-pub fn match_intervals(found: &[(u64, u64)], truth: &[(u64, u64)], min_iou: f64) -> Vec<f64> {
+/// A found interval matched to a true one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub iou: f64,
+    pub found: usize,
+    pub truth: usize,
+}
+
+/// One-to-one matching of found to true intervals, best overlaps first.
+pub fn match_intervals(found: &[(u64, u64)], truth: &[(u64, u64)], min_iou: f64) -> Vec<Hit> {
     let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
     for (i, f) in found.iter().enumerate() {
         for (j, t) in truth.iter().enumerate() {
@@ -153,7 +209,7 @@ pub fn match_intervals(found: &[(u64, u64)], truth: &[(u64, u64)], min_iou: f64)
         if !used_found[i] && !used_truth[j] {
             used_found[i] = true;
             used_truth[j] = true;
-            hits.push(iou);
+            hits.push(Hit { iou, found: i, truth: j });
         }
     }
     hits
@@ -169,15 +225,20 @@ fn truth_frames(event: &TruthEvent) -> (u64, u64) {
 
 /// Scores one analysed synthetic video.
 pub fn score_seed(seed: u64, seconds: f64, truth: &[TruthEvent], events: &[std::sync::Arc<AnalysedEvent>]) -> SeedResult {
-    let of_kind = |kind| -> (Vec<(u64, u64)>, Vec<(u64, u64)>) {
-        (
-            events.iter().filter(|e| e.event.kind == kind).map(|e| frames_of(e)).collect(),
-            truth.iter().filter(|t| t.kind == kind).map(truth_frames).collect(),
-        )
-    };
-    let (found_micro, true_micro) = of_kind(EventKind::Micro);
-    let (found_macro, true_macro) = of_kind(EventKind::Macro);
+    let micro_events: Vec<&AnalysedEvent> = events.iter().filter(|e| e.event.kind == EventKind::Micro).map(|e| &**e).collect();
+    let micro_truth: Vec<&TruthEvent> = truth.iter().filter(|t| t.kind == EventKind::Micro).collect();
+    let found_micro: Vec<(u64, u64)> = micro_events.iter().map(|e| frames_of(e)).collect();
+    let true_micro: Vec<(u64, u64)> = micro_truth.iter().map(|t| truth_frames(t)).collect();
+    let found_macro: Vec<(u64, u64)> = events.iter().filter(|e| e.event.kind == EventKind::Macro).map(|e| frames_of(e)).collect();
+    let true_macro: Vec<(u64, u64)> = truth.iter().filter(|t| t.kind == EventKind::Macro).map(truth_frames).collect();
     let micro_hits = match_intervals(&found_micro, &true_micro, 0.5);
+    let mut emotion_confusion = [[0usize; 3]; 3];
+    for hit in &micro_hits {
+        let recognised = micro_events[hit.found].recognition.as_ref().and_then(|r| class_index(r.emotion));
+        if let (Some(intended), Some(recognised)) = (class_index(&micro_truth[hit.truth].emotion.to_string()), recognised) {
+            emotion_confusion[intended][recognised] += 1;
+        }
+    }
     let macro_hits = match_intervals(&found_macro, &true_macro, 0.5);
     let all_truth: Vec<(u64, u64)> = truth.iter().map(truth_frames).collect();
     let neutral_false_alarms =
@@ -189,8 +250,13 @@ pub fn score_seed(seed: u64, seconds: f64, truth: &[TruthEvent], events: &[std::
         macro_: Matches { true_events: true_macro.len(), found_events: found_macro.len(), hits: macro_hits.len() },
         neutral_false_alarms,
         neutral_minutes: (seconds - event_seconds).max(0.0) / 60.0,
-        mean_hit_iou: if micro_hits.is_empty() { 0.0 } else { micro_hits.iter().sum::<f64>() / micro_hits.len() as f64 },
+        mean_hit_iou: if micro_hits.is_empty() { 0.0 } else { micro_hits.iter().map(|h| h.iou).sum::<f64>() / micro_hits.len() as f64 },
+        emotion_confusion,
     }
+}
+
+fn class_index(emotion: &str) -> Option<usize> {
+    MER_CLASSES.iter().position(|c| *c == emotion)
 }
 
 fn hits_by_amplitude(truth: &[TruthEvent], events: &[std::sync::Arc<AnalysedEvent>], bins: &mut [AmplitudeBin]) {
@@ -207,11 +273,11 @@ fn hits_by_amplitude(truth: &[TruthEvent], events: &[std::sync::Arc<AnalysedEven
 }
 
 fn pipeline_config(options: &SpottingEvalOptions) -> PipelineConfig {
-    // Spotting is what is measured: no MER model (its time is in `glimpse bench`).
+    // Without `--mer` only spotting is measured (the MER's time is in `glimpse bench`).
     PipelineConfig {
         output: OutputPolicy::Lossless,
         spotting: options.spotting,
-        mer_model: None,
+        mer_model: options.mer_model.clone(),
         face: crate::face::FaceConfig { align_by: options.align_by, ..Default::default() },
         motion: crate::motion::MotionConfig { flow: options.flow, ..Default::default() },
         ..PipelineConfig::default()
@@ -308,7 +374,13 @@ fn run_spotting(options: &SpottingEvalOptions, work: &Path, stop: &StopFlag) -> 
     let mut micro = Matches::default();
     let mut macro_ = Matches::default();
     let (mut alarms, mut neutral_minutes, mut iou_sum) = (0usize, 0.0f64, 0.0f64);
+    let mut emotion_confusion = [[0usize; 3]; 3];
     for seed in &per_seed {
+        for (sum, row) in emotion_confusion.iter_mut().zip(seed.emotion_confusion) {
+            for (cell, count) in sum.iter_mut().zip(row) {
+                *cell += count;
+            }
+        }
         micro.add(seed.micro);
         macro_.add(seed.macro_);
         alarms += seed.neutral_false_alarms;
@@ -329,6 +401,10 @@ fn run_spotting(options: &SpottingEvalOptions, work: &Path, stop: &StopFlag) -> 
         macro_,
         neutral_false_alarms_per_minute: if neutral_minutes > 0.0 { alarms as f64 / neutral_minutes } else { 0.0 },
         mean_hit_iou: if micro.hits > 0 { iou_sum / micro.hits as f64 } else { 0.0 },
+        recognition: options.mer_model.is_some().then(|| {
+            let recognised: usize = emotion_confusion.iter().flatten().sum();
+            RecognitionScore::from_confusion(emotion_confusion, micro.hits - recognised)
+        }),
         by_amplitude: bins,
         per_seed,
         talking_micro_per_minute: (talking_minutes > 0.0)
@@ -387,6 +463,17 @@ pub fn format_spotting(report: &SpottingReport) -> String {
         a.f1()
     );
     let _ = writeln!(out, "false alarms on neutral face: {:.2} micro events per minute", report.neutral_false_alarms_per_minute);
+    if let Some(r) = &report.recognition {
+        let _ = writeln!(
+            out,
+            "emotion of the micro hits (MER, intended vs recognised): accuracy {:.3}, UF1 {:.3}, UAR {:.3}; {} hits unrecognised",
+            r.accuracy, r.uf1, r.uar, r.unrecognised_hits
+        );
+        let _ = writeln!(out, "  {:>10} {:>9} {:>9} {:>9}", "intended", MER_CLASSES[0], MER_CLASSES[1], MER_CLASSES[2]);
+        for (class, row) in MER_CLASSES.iter().zip(r.confusion) {
+            let _ = writeln!(out, "  {class:>10} {:>9} {:>9} {:>9}", row[0], row[1], row[2]);
+        }
+    }
     for bin in &report.by_amplitude {
         let _ = writeln!(
             out,
@@ -402,7 +489,8 @@ pub fn format_spotting(report: &SpottingReport) -> String {
         let _ = writeln!(out, "spotter time per frame: mean {:.3} ms, p95 {:.3} ms (worst video)", t.mean_ms, t.p95_ms);
     }
     if let Some(t) = &report.analysis_per_event {
-        let _ = writeln!(out, "event analysis (no MER model) per event: mean {:.1} ms, p95 {:.1} ms (worst video)", t.mean_ms, t.p95_ms);
+        let model = if report.recognition.is_some() { "with the MER model" } else { "no MER model" };
+        let _ = writeln!(out, "event analysis ({model}) per event: mean {:.1} ms, p95 {:.1} ms (worst video)", t.mean_ms, t.p95_ms);
     }
     if !report.videos.is_empty() {
         let _ = writeln!(out, "real videos (no annotated micro-expressions; micro events are candidate false alarms):");
@@ -437,7 +525,77 @@ mod tests {
         let found = [(11, 20), (12, 21), (41, 52), (80, 90)];
         let hits = match_intervals(&found, &truth, 0.5);
         assert_eq!(hits.len(), 2, "one hit per true event");
-        assert!(hits[0] > 0.9);
+        assert!(hits[0].iou > 0.9);
+        assert_eq!((hits[0].found, hits[0].truth), (0, 0));
+        assert_eq!((hits[1].found, hits[1].truth), (2, 1));
         assert!(match_intervals(&[(10, 12)], &[(10, 20)], 0.5).is_empty(), "IoU 3/11 is not a hit");
+    }
+
+    fn analysed(id: u32, kind: EventKind, frames: (u64, u64), probabilities: Option<[f32; 3]>) -> std::sync::Arc<AnalysedEvent> {
+        use crate::spotting::{EventMark, SpotEvent};
+        let mark = |frame: u64| EventMark { index: frame - 1, seconds: (frame - 1) as f64 / 30.0 };
+        let event = SpotEvent {
+            id,
+            kind,
+            onset: mark(frames.0),
+            apex: mark((frames.0 + frames.1) / 2),
+            offset: mark(frames.1),
+            confidence: 0.5,
+            peak_score: 5.0,
+            apex_displacement: [[0.0; 2]; 8],
+        };
+        let recognition = probabilities.map(crate::recognition::Recognition::from_probabilities);
+        std::sync::Arc::new(AnalysedEvent { event, aus: String::new(), recognition, images: None, problem: None, analysis_ms: 1.0 })
+    }
+
+    fn truth(event_id: u32, kind: EventKind, frames: (u64, u64), emotion: crate::synth::Emotion) -> TruthEvent {
+        let ms = |frame: u64| (frame - 1) as f64 * 1000.0 / 30.0;
+        TruthEvent {
+            event_id,
+            kind,
+            onset_frame: frames.0,
+            apex_frame: (frames.0 + frames.1) / 2,
+            offset_frame: frames.1,
+            onset_ms: ms(frames.0),
+            apex_ms: ms((frames.0 + frames.1) / 2),
+            offset_ms: ms(frames.1),
+            duration_ms: ms(frames.1) - ms(frames.0),
+            aus: String::new(),
+            emotion,
+            amplitude_px: 1.0,
+            side: None,
+        }
+    }
+
+    #[test]
+    fn each_micro_hit_compares_the_recognised_emotion_with_the_intended_one() {
+        use crate::synth::Emotion;
+        let truth = [
+            truth(1, EventKind::Micro, (30, 40), Emotion::Surprise),
+            truth(2, EventKind::Micro, (100, 110), Emotion::Positive),
+            truth(3, EventKind::Macro, (200, 260), Emotion::Negative),
+            truth(4, EventKind::Micro, (300, 310), Emotion::Negative),
+            truth(5, EventKind::Micro, (400, 410), Emotion::Negative),
+        ];
+        let events = [
+            // surprise recognised as surprise; a false alarm recognised as positive (not counted)
+            analysed(1, EventKind::Micro, (31, 40), Some([0.1, 0.2, 0.7])),
+            analysed(2, EventKind::Micro, (150, 160), Some([0.1, 0.8, 0.1])),
+            // positive recognised as negative; the macro event has no recognition
+            analysed(3, EventKind::Micro, (100, 111), Some([0.5, 0.3, 0.2])),
+            analysed(4, EventKind::Macro, (200, 258), None),
+            // negative recognised as negative; a negative hit the model could not analyse
+            analysed(5, EventKind::Micro, (300, 310), Some([0.6, 0.3, 0.1])),
+            analysed(6, EventKind::Micro, (400, 409), None),
+        ];
+        let seed = score_seed(1, 30.0, &truth, &events);
+        assert_eq!(seed.micro.hits, 4);
+        assert_eq!(seed.emotion_confusion, [[1, 0, 0], [1, 0, 0], [0, 0, 1]]);
+        let score = RecognitionScore::from_confusion(seed.emotion_confusion, seed.micro.hits - 3);
+        assert_eq!(score.unrecognised_hits, 1);
+        assert!((score.accuracy - 2.0 / 3.0).abs() < 1e-12);
+        // F1: negative 2*1/(1+2), positive 0, surprise 1; recall: 1, 0, 1
+        assert!((score.uf1 - (2.0 / 3.0 + 0.0 + 1.0) / 3.0).abs() < 1e-12);
+        assert!((score.uar - 2.0 / 3.0).abs() < 1e-12);
     }
 }

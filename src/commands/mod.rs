@@ -46,6 +46,8 @@ pub enum CommandError {
     Window(#[from] crate::ui::UiError),
     #[error("{what} needs a window and there is no display (DISPLAY/WAYLAND_DISPLAY unset)")]
     NoDisplay { what: &'static str },
+    #[error("{what} needs the MER model: {why}")]
+    NoMerModel { what: &'static str, why: String },
 }
 
 /// Set by Ctrl-C: long-running commands stop reading their source, finish what they have and
