@@ -189,3 +189,14 @@ fn flow_methods_are_selectable_and_a_missing_flow_model_is_named() {
     let session = std::fs::read_to_string(out.join("session.json")).unwrap();
     assert!(session.contains("\"flow\": \"onnx\""), "{session}");
 }
+
+#[test]
+fn scoring_emotions_without_the_mer_model_names_the_missing_file() {
+    let empty = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_glimpse"))
+        .args(["eval", "spotting", "--seeds", "1", "--seconds", "4", "--no-videos", "--mer"])
+        .env("GLIMPSE_MODELS", empty.path())
+        .output()
+        .unwrap();
+    assert_clean_failure(&output, &["--mer needs the MER model", "mer.onnx"]);
+}
