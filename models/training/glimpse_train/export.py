@@ -1,5 +1,5 @@
 """Train the final model on all 442 samples with the fixed recipe and export it:
-`python -m glimpse_train.export [--arch f5cnet] [--seed 0]`.
+`python -m glimpse_train.export [--recipe f5cnet] [--seed 0]`.
 
 Writes models/mer.onnx (input `motion` [N,3,28,28] float32, raw 0..255, channels strain, v, u;
 output `logits` [N,3] negative, positive, surprise), models/mer.golden.json (fixed formula inputs
@@ -103,7 +103,7 @@ def main(argv=None):
 
     torch.set_num_threads(2)
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--arch", default="f5cnet")
+    ap.add_argument("--recipe", default="f5cnet", choices=list(RECIPES))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=None)
     ap.add_argument("--out", default=str(MODELS_DIR / "mer.onnx"))
@@ -111,7 +111,7 @@ def main(argv=None):
 
     data = load_megc(a.data)
     t0 = time.time()
-    model = train_model(a.arch, data.x, data.y, seed=a.seed)
+    model = train_model(a.recipe, data.x, data.y, seed=a.seed)
     train_s = time.time() - t0
     out = Path(a.out)
     export_onnx(model, out)
@@ -139,7 +139,7 @@ def main(argv=None):
     gpath = out.with_name(out.stem + ".golden.json")
     gpath.write_text(json.dumps(golden))
     timing = time_per_event(sess)
-    info = {"arch": a.arch, "seed": a.seed, "recipe": RECIPES[a.arch], "params": n_params(model),
+    info = {"recipe_name": a.recipe, "seed": a.seed, "recipe": RECIPES[a.recipe], "params": n_params(model),
             "train_seconds": round(train_s, 1), "onnx_bytes": out.stat().st_size, "opset": OPSET,
             "train_acc_all442": float((model(torch.from_numpy(data.x)).argmax(1).numpy() == data.y).mean()),
             "onnxruntime_1thread": timing, "torch_vs_ort_max_abs_diff": diff}

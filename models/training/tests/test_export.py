@@ -7,11 +7,16 @@ import torch
 
 from glimpse_train.export import export_onnx, golden_inputs, ort_session
 from glimpse_train.models import F5CNet, STSTNet
+from glimpse_train.train import Ensemble
 
 MODELS = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("cls", [F5CNet, STSTNet])
+def f5cnet_ensemble():
+    return Ensemble([F5CNet(), F5CNet(), F5CNet()])
+
+
+@pytest.mark.parametrize("cls", [F5CNet, STSTNet, f5cnet_ensemble])
 def test_onnx_round_trip(tmp_path, cls):
     torch.manual_seed(0)
     m = cls().eval()
@@ -37,3 +42,13 @@ def test_shipped_model_matches_golden():
     np.testing.assert_allclose(got, np.array(g["logits"]), atol=g["tolerance"])
     shp = sess.get_inputs()[0].shape
     assert shp[1:] == [3, 28, 28]
+
+
+def test_ensemble_output_softmax_is_the_members_mean_probability():
+    torch.manual_seed(1)
+    members = [F5CNet().eval(), STSTNet().eval()]
+    x = torch.from_numpy(golden_inputs())
+    with torch.no_grad():
+        got = torch.softmax(Ensemble(members).eval()(x), dim=1)
+        want = (torch.softmax(members[0](x), 1) + torch.softmax(members[1](x), 1)) / 2
+    torch.testing.assert_close(got, want)

@@ -1,3 +1,4 @@
+import numpy as np
 import torch
 
 from glimpse_train.models import (ARCHS, ChannelCorrespondenceConv, FullyConnectedConv, STSTNet,
@@ -71,3 +72,18 @@ def test_flip_augmentation_negates_u():
     i = flipped[0]
     torch.testing.assert_close(y[i, 0], x[i, 0].flip(1))
     torch.testing.assert_close(y[i, 2], 255 - x[i, 2].flip(1))
+
+
+def test_ensemble_recipe_trains_members_with_their_own_seeds():
+    from glimpse_train.train import MEMBER_SEED_STRIDE, RECIPES, Ensemble, train_model, train_network
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (12, 3, 28, 28)).astype(np.float32)
+    y = np.arange(12) % 3
+    r = dict(RECIPES["f5cnet_v2"], epochs=1)
+    ens = train_model("f5cnet_v2", x, y, seed=7, recipe=r)
+    assert isinstance(ens, Ensemble) and len(ens.members) == r["members"]
+    single = train_network(r, x, y, seed=7 + MEMBER_SEED_STRIDE)
+    for a, b in zip(ens.members[1].state_dict().values(), single.state_dict().values()):
+        assert torch.equal(a, b)
+    assert not torch.equal(ens.members[0].fc.weight, ens.members[1].fc.weight)
