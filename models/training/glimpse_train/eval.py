@@ -23,7 +23,7 @@ from .loso import REPORTS
 from .report import format_confusion
 from .train import RECIPES
 
-TITLES = {"ststnet": "STSTNet retrained", "f5cnet": "F5CNet (ours)", "f5cnet_v2": "F5CNet v2 (ours, 3 avg)"}
+TITLES = {"ststnet": "STSTNet retrained", "f5cnet": "F5CNet (ours)", "f5cnet_v2": "F5CNet v2 (ours)"}
 
 PUBLISHED = {"STSTNet": (0.7353, 0.7605), "FeatRef": (0.7838, 0.7832), "EMR": (0.7885, 0.7824),
              "HTNet (epoch picked on test subject)": (0.8603, 0.8475)}
