@@ -1,8 +1,8 @@
 """`python -m glimpse_train <command> [args]` — commands:
 
   eval-reference   reference STSTNet weights, fold by fold (must give UF1 0.7209 / UAR 0.7250)
-  loso             one LOSO run: --recipe {ststnet,f5cnet,f5cnet_v2} --seed N
-  eval             all LOSO runs (3 seeds x 3 recipes), the table and reports/loso_report.json
+  loso             one LOSO run: --recipe {ststnet,f5cnet,f5cnet_v2,ststnet_v2} --seed N
+  eval             all LOSO runs (3 seeds x 4 recipes), the table and reports/loso_report.json
   export           final model on all 442 samples -> models/mer.onnx + models/mer.golden.json
   make-fixture     regenerate fixtures/preprocess_* (synthetic onset/apex pair, flow, tensor)
   landmarks-teacher  fit the MediaPipe 468->68 map on 300-W train, pseudo-label LFW (cache/)

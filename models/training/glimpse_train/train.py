@@ -6,7 +6,8 @@ smoothing 0.1, augmentation = random horizontal mirror (u channel negated: 255 -
 channels are min-max normalised per image) + random translation of up to 2 px (edge replicate).
 The model after the last epoch is the model; there is no epoch selection.
 Recipe `f5cnet_v2` (session 7, reports/mer_v2_preregistration.md): the same with 40 epochs and 3
-members trained with their own seeds, whose softmax probabilities are averaged (`Ensemble`).
+members trained with their own seeds, whose softmax probabilities are averaged (`Ensemble`);
+`ststnet_v2` trains STSTNet that way, as a comparison.
 """
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ RECIPES = {
                    flip=True, shift=2, members=1),
     "f5cnet_v2": dict(arch="f5cnet", epochs=40, lr=2e-3, weight_decay=5e-4, batch=32, label_smoothing=0.1,
                       flip=True, shift=2, members=3),
+    # A comparison row only (see the pre-registration's addendum), never the shipped model.
+    "ststnet_v2": dict(arch="ststnet", epochs=40, lr=2e-3, weight_decay=1e-4, batch=32, label_smoothing=0.1,
+                       flip=True, shift=2, members=3),
 }
 MEMBER_SEED_STRIDE = 100_000
 
