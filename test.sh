@@ -4,6 +4,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/setup.sh"
 
+say "Rust formatting (rustfmt.toml)"
+cargo fmt --check
+
 say "Rust tests"
 cargo test --release --locked
 

@@ -99,11 +99,7 @@ impl<T> FrameRing<T> {
             if self.closed.load(Ordering::Acquire) {
                 return Err(item);
             }
-            ring = self
-                .changed
-                .wait_timeout(ring, Duration::from_millis(50))
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .0;
+            ring = self.changed.wait_timeout(ring, Duration::from_millis(50)).unwrap_or_else(|poisoned| poisoned.into_inner()).0;
         }
         let _ = ring.try_push(item);
         let queued = ring.occupied_len();
@@ -130,11 +126,7 @@ impl<T> FrameRing<T> {
             if now >= deadline {
                 return Pop::Empty;
             }
-            ring = self
-                .changed
-                .wait_timeout(ring, deadline - now)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .0;
+            ring = self.changed.wait_timeout(ring, deadline - now).unwrap_or_else(|poisoned| poisoned.into_inner()).0;
         }
     }
 

@@ -295,9 +295,7 @@ fn main() -> ExitCode {
         std::env::set_var(glimpse::inference::TELEMETRY_OFF_VARIABLE, "1");
     }
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("GLIMPSE_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("GLIMPSE_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()) {
@@ -331,7 +329,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let window = WindowFlags { quit_after, fullscreen, follow_events };
             live(options, headless, window, &stop)?;
         }
-        Some(Command::Analyse { input, out, paced, max_seconds, json, no_event_images, record, spotting, landmarks, align_by, flow, synth }) => {
+        Some(Command::Analyse {
+            input,
+            out,
+            paced,
+            max_seconds,
+            json,
+            no_event_images,
+            record,
+            spotting,
+            landmarks,
+            align_by,
+            flow,
+            synth,
+        }) => {
             let landmarks = match landmarks.as_str() {
                 "auto" => glimpse::pipeline::LandmarkSetting::Auto,
                 "off" => glimpse::pipeline::LandmarkSetting::Off,
@@ -404,9 +415,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 samples: ((minutes * 60.0 / soak_sample_seconds).round() as u32).max(1),
                 paced: !unpaced,
             };
-            let report = commands::bench::soak(&options, &stop, |sample| {
-                eprintln!("{}", commands::bench::format_soak_sample(sample))
-            })?;
+            let report =
+                commands::bench::soak(&options, &stop, |sample| eprintln!("{}", commands::bench::format_soak_sample(sample)))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).context("formatting the report")?);
             } else {
@@ -414,8 +424,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Some(Command::Bench { input, frames, paced, soak_minutes: None, flow, json, synth, .. }) => {
-            let options =
-                commands::bench::BenchOptions { input, synth: synth.spec(), max_frames: frames, paced, flow: flow.unwrap_or_default() };
+            let options = commands::bench::BenchOptions {
+                input,
+                synth: synth.spec(),
+                max_frames: frames,
+                paced,
+                flow: flow.unwrap_or_default(),
+            };
             let report = commands::bench::run(&options, &stop)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).context("formatting the report")?);
@@ -432,7 +447,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", commands::eval_flow::format(&report));
             }
         }
-        Some(Command::Eval { what: EvalCommand::Spotting { seeds, first_seed, seconds, fps, videos, no_videos, work, json, align_by, flow, mer, spotting } }) => {
+        Some(Command::Eval {
+            what:
+                EvalCommand::Spotting {
+                    seeds,
+                    first_seed,
+                    seconds,
+                    fps,
+                    videos,
+                    no_videos,
+                    work,
+                    json,
+                    align_by,
+                    flow,
+                    mer,
+                    spotting,
+                },
+        }) => {
             let mer_model = if mer { Some(commands::eval::required_mer_model()?) } else { None };
             let options = commands::eval::SpottingEvalOptions {
                 seeds,
@@ -473,12 +504,7 @@ struct WindowFlags {
 
 /// `glimpse live`: the window, or the status lines when asked (`--headless`) or when there is no
 /// display to open a window on.
-fn live(
-    options: commands::live::LiveOptions,
-    headless: bool,
-    window: WindowFlags,
-    stop: &StopFlag,
-) -> anyhow::Result<()> {
+fn live(options: commands::live::LiveOptions, headless: bool, window: WindowFlags, stop: &StopFlag) -> anyhow::Result<()> {
     if !headless && !glimpse::ui::display_available() {
         eprintln!("no display (DISPLAY/WAYLAND_DISPLAY unset): running headless; `--headless` says so explicitly");
     }

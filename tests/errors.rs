@@ -67,7 +67,18 @@ fn unwritable_output_folder_is_named() {
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
     let out = file.join("out");
-    let output = glimpse(&["analyse", "synthetic", "--seconds", "3", "--events", "1", "--macro-events", "0", "--out", out.to_str().unwrap()]);
+    let output = glimpse(&[
+        "analyse",
+        "synthetic",
+        "--seconds",
+        "3",
+        "--events",
+        "1",
+        "--macro-events",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_clean_failure(&output, &["a-file/out"]);
 }
 
@@ -146,7 +157,9 @@ fn a_broken_or_missing_landmark_model_is_named_and_a_missing_default_falls_back(
             .chain([out.to_str().unwrap().to_owned()])
             .collect::<Vec<_>>()
     };
-    let run = |args: Vec<String>, models: &Path| Command::new(env!("CARGO_BIN_EXE_glimpse")).args(args).env("GLIMPSE_MODELS", models).output().unwrap();
+    let run = |args: Vec<String>, models: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_glimpse")).args(args).env("GLIMPSE_MODELS", models).output().unwrap()
+    };
     assert_clean_failure(&run(args(broken.to_str().unwrap()), dir.path()), &["broken-landmarks.onnx", "cannot load model"]);
     let missing = dir.path().join("nope.onnx");
     assert_clean_failure(&run(args(missing.to_str().unwrap()), dir.path()), &["nope.onnx", "does not exist"]);

@@ -174,7 +174,8 @@ fn a_missing_corrupt_or_wrong_shaped_landmark_model_is_named() {
 #[test]
 fn glimpse_models_lists_each_model_with_sha256_contract_and_status() {
     let run = |dir: &Path| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_glimpse")).arg("models").env("GLIMPSE_MODELS", dir).output().unwrap();
+        let output =
+            std::process::Command::new(env!("CARGO_BIN_EXE_glimpse")).arg("models").env("GLIMPSE_MODELS", dir).output().unwrap();
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
@@ -240,7 +241,12 @@ fn flow_model_reproduces_its_golden_outputs_through_the_estimator() {
             for (col, want) in line.as_array().unwrap().iter().enumerate() {
                 let got = values[row * step * FLOW_CROP + col * step];
                 let want = want.as_f64().unwrap() as f32;
-                assert!((got - want).abs() <= tolerance, "channel {channel} at ({}, {}): {got} vs golden {want}", col * step, row * step);
+                assert!(
+                    (got - want).abs() <= tolerance,
+                    "channel {channel} at ({}, {}): {got} vs golden {want}",
+                    col * step,
+                    row * step
+                );
                 compared += 1;
             }
         }
@@ -249,7 +255,12 @@ fn flow_model_reproduces_its_golden_outputs_through_the_estimator() {
     // A coarse sanity check on a texture that is not a face: the golden pair moves (1.2, -0.5)
     // px plus a bump, (1.26, -0.44) px on average; the model's mean flow is within 0.35 px.
     let mean = |values: &[f32]| values.iter().sum::<f32>() / values.len() as f32;
-    assert!((mean(&field.u) - 1.26).abs() < 0.35 && (mean(&field.v) + 0.44).abs() < 0.35, "{} {}", mean(&field.u), mean(&field.v));
+    assert!(
+        (mean(&field.u) - 1.26).abs() < 0.35 && (mean(&field.v) + 0.44).abs() < 0.35,
+        "{} {}",
+        mean(&field.u),
+        mean(&field.v)
+    );
 }
 
 #[test]
@@ -286,7 +297,8 @@ fn session_json_names_every_model_a_run_used_with_its_sha256() {
         .output()
         .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path().join("session.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("session.json")).unwrap()).unwrap();
     let models = json["models"].as_array().unwrap();
     for file in ["landmarks.onnx", "mer.onnx", "flow.onnx"] {
         let entry = models.iter().find(|m| m["name"] == file).unwrap_or_else(|| panic!("{file} missing from {models:?}"));

@@ -17,23 +17,26 @@ const CROP: i32 = 128;
 fn astronaut_crop(shift_x: f64, shift_y: f64) -> Mat {
     let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png")).unwrap();
     let image = imgcodecs::imdecode(&Vector::<u8>::from_slice(&bytes), imgcodecs::IMREAD_COLOR).unwrap();
-    let frame = Frame {
-        index: 0,
-        time: FrameTime { seconds: 0.0, base: TimeBase::Media, capture_ns: 0 },
-        image: image.clone(),
-    };
+    let frame = Frame { index: 0, time: FrameTime { seconds: 0.0, base: TimeBase::Media, capture_ns: 0 }, image: image.clone() };
     let mut stage = FaceStage::new(FaceConfig::default()).unwrap();
     let aligned = stage.process(&frame).unwrap().aligned.expect("the astronaut's face is found");
     let t = aligned.to_crop;
-    let transform = Mat::from_slice_2d(&[
-        [t.a as f64, -t.b as f64, t.tx as f64 + shift_x],
-        [t.b as f64, t.a as f64, t.ty as f64 + shift_y],
-    ])
-    .unwrap();
+    let transform =
+        Mat::from_slice_2d(&[[t.a as f64, -t.b as f64, t.tx as f64 + shift_x], [t.b as f64, t.a as f64, t.ty as f64 + shift_y]])
+            .unwrap();
     let mut gray = Mat::default();
     imgproc::cvt_color_def(&image, &mut gray, imgproc::COLOR_BGR2GRAY).unwrap();
     let mut crop = Mat::default();
-    imgproc::warp_affine(&gray, &mut crop, &transform, Size::new(CROP, CROP), imgproc::INTER_CUBIC, opencv::core::BORDER_REFLECT, Scalar::default()).unwrap();
+    imgproc::warp_affine(
+        &gray,
+        &mut crop,
+        &transform,
+        Size::new(CROP, CROP),
+        imgproc::INTER_CUBIC,
+        opencv::core::BORDER_REFLECT,
+        Scalar::default(),
+    )
+    .unwrap();
     crop
 }
 
@@ -61,7 +64,8 @@ fn deform(image: &Mat, centre: [f32; 2], sigma: f32, (dx, dy): (f32, f32)) -> (M
         }
     }
     let mut out = Mat::default();
-    imgproc::remap(image, &mut out, &map_x, &map_y, imgproc::INTER_CUBIC, opencv::core::BORDER_REFLECT, Scalar::default()).unwrap();
+    imgproc::remap(image, &mut out, &map_x, &map_y, imgproc::INTER_CUBIC, opencv::core::BORDER_REFLECT, Scalar::default())
+        .unwrap();
     (out, truth)
 }
 

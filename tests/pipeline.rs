@@ -23,8 +23,19 @@ fn synth_then_analyse_gives_one_row_per_frame_with_container_timestamps() {
     let truth = dir.path().join("truth.csv");
     let out = dir.path().join("session");
     let made = glimpse(&[
-        "synth", "--out", video.to_str().unwrap(), "--truth", truth.to_str().unwrap(), "--seconds", "8", "--events", "3",
-        "--macro-events", "1", "--seed", "7",
+        "synth",
+        "--out",
+        video.to_str().unwrap(),
+        "--truth",
+        truth.to_str().unwrap(),
+        "--seconds",
+        "8",
+        "--events",
+        "3",
+        "--macro-events",
+        "1",
+        "--seed",
+        "7",
     ]);
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
 
@@ -35,7 +46,11 @@ fn synth_then_analyse_gives_one_row_per_frame_with_container_timestamps() {
     let header = reader.headers().unwrap().clone();
     assert_eq!(&header.iter().take(5).collect::<Vec<_>>(), &["frame", "face_id", "timestamp", "confidence", "success"]);
     let expected_landmarks: Vec<String> = (0..68).map(|i| format!("x_{i}")).chain((0..68).map(|i| format!("y_{i}"))).collect();
-    assert_eq!(header.iter().skip(5).take(136).collect::<Vec<_>>(), expected_landmarks, "OpenFace's landmark columns after success");
+    assert_eq!(
+        header.iter().skip(5).take(136).collect::<Vec<_>>(),
+        expected_landmarks,
+        "OpenFace's landmark columns after success"
+    );
     assert_eq!(header.get(141), Some("capture_ns"));
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
 
@@ -60,7 +75,10 @@ fn synth_then_analyse_gives_one_row_per_frame_with_container_timestamps() {
         let face_x: f32 = row[142].parse().unwrap();
         let face_w: f32 = row[144].parse().unwrap();
         let mean_x = xs.iter().sum::<f32>() / 68.0;
-        assert!((mean_x - (face_x + face_w / 2.0)).abs() < 0.25 * face_w, "landmarks off the face: {mean_x} vs box {face_x}+{face_w}");
+        assert!(
+            (mean_x - (face_x + face_w / 2.0)).abs() < 0.25 * face_w,
+            "landmarks off the face: {mean_x} vs box {face_x}+{face_w}"
+        );
         assert!(ys.iter().all(|y| y.is_finite()));
     }
     // The same face all along: one identity.

@@ -35,7 +35,10 @@ fn wait_until_settled(pipeline: &Pipeline, frames: u64) -> PipelineStats {
     loop {
         let stats = pipeline.stats();
         let handed_on = pipeline.results().len() as u64 + stats.output_dropped;
-        if stats.frames_read == frames && stats.frames_analysed + stats.ring.dropped == frames && handed_on == stats.frames_analysed {
+        if stats.frames_read == frames
+            && stats.frames_analysed + stats.ring.dropped == frames
+            && handed_on == stats.frames_analysed
+        {
             return stats;
         }
         assert!(Instant::now() < deadline, "the pipeline never settled: {stats:?}");
@@ -47,8 +50,7 @@ fn wait_until_settled(pipeline: &Pipeline, frames: u64) -> PipelineStats {
 fn a_reader_that_stops_reading_costs_counted_drops_not_memory() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     const FRAMES: u64 = 900;
-    let config =
-        PipelineConfig { output: OutputPolicy::DropOldest, max_frames: Some(FRAMES), ..PipelineConfig::default() };
+    let config = PipelineConfig { output: OutputPolicy::DropOldest, max_frames: Some(FRAMES), ..PipelineConfig::default() };
     let pipeline = Pipeline::start(endless_camera(), config).unwrap();
     // Nobody reads while the first fifth is analysed: the warm-up (buffers, allocator arenas).
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -81,8 +83,7 @@ fn a_reader_that_stops_reading_costs_counted_drops_not_memory() {
 fn a_lossless_reader_that_stalls_holds_the_camera_back_at_the_ring_only() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     const FRAMES: u64 = 600;
-    let config =
-        PipelineConfig { output: OutputPolicy::Lossless, max_frames: Some(FRAMES), ..PipelineConfig::default() };
+    let config = PipelineConfig { output: OutputPolicy::Lossless, max_frames: Some(FRAMES), ..PipelineConfig::default() };
     let pipeline = Pipeline::start(endless_camera(), config).unwrap();
     // Stall until the camera has delivered everything: the analysis waits on the reader, and
     // the camera (which never waits) loses frames at the ring instead, counted.

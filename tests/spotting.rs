@@ -30,8 +30,19 @@ fn synthetic_micro_expressions_are_spotted_recognised_and_pictured() {
     let truth_path = dir.path().join("truth.csv");
     let out = dir.path().join("session");
     let made = glimpse(&[
-        "synth", "--out", video.to_str().unwrap(), "--truth", truth_path.to_str().unwrap(), "--seconds", "14", "--events",
-        "5", "--macro-events", "1", "--seed", "3",
+        "synth",
+        "--out",
+        video.to_str().unwrap(),
+        "--truth",
+        truth_path.to_str().unwrap(),
+        "--seconds",
+        "14",
+        "--events",
+        "5",
+        "--macro-events",
+        "1",
+        "--seed",
+        "3",
     ]);
     assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     let analysed = glimpse(&["analyse", video.to_str().unwrap(), "--out", out.to_str().unwrap()]);
@@ -70,8 +81,11 @@ fn synthetic_micro_expressions_are_spotted_recognised_and_pictured() {
         assert!(is_false_alarm(row) || !row[col("aus")].is_empty(), "an AU guess for {row:?}");
         let confidence: f64 = row[col("confidence")].parse().unwrap();
         assert!((0.0..=1.0).contains(&confidence));
-        let (onset, apex, offset): (u64, u64, u64) =
-            (row[col("onset_frame")].parse().unwrap(), row[col("apex_frame")].parse().unwrap(), row[col("offset_frame")].parse().unwrap());
+        let (onset, apex, offset): (u64, u64, u64) = (
+            row[col("onset_frame")].parse().unwrap(),
+            row[col("apex_frame")].parse().unwrap(),
+            row[col("offset_frame")].parse().unwrap(),
+        );
         assert!(onset < apex && apex < offset, "{row:?}");
         let pictures = out.join("events").join(&row[col("event_id")]);
         for name in ["onset", "apex", "offset", "flow", "cof", "mm_cof", "di_onset_apex", "di_apex_offset"] {

@@ -54,8 +54,7 @@ fn analyse_expecting_failure(video: &Path, out: &Path, what: &str) -> Vec<csv::S
     assert!(!output.status.success(), "a damaged file must fail: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     let name = video.file_name().unwrap().to_str().unwrap();
-    let error =
-        stderr.lines().find(|line| line.starts_with("error:")).unwrap_or_else(|| panic!("no error line: {stderr}"));
+    let error = stderr.lines().find(|line| line.starts_with("error:")).unwrap_or_else(|| panic!("no error line: {stderr}"));
     assert!(error.contains(name) && error.contains(what), "{error}");
     let mut reader = csv::Reader::from_path(out.join("frames.csv")).unwrap();
     reader.records().map(Result::unwrap).collect()

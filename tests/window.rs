@@ -20,11 +20,7 @@ use opencv::prelude::*;
 mod session;
 
 fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    Command::new("sh").args(["-c", &format!("command -v {program}")]).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
 /// An Xvfb server on a free display, ended (by its own pid) when dropped.
@@ -205,7 +201,17 @@ fn window_shows_video_and_overlays_then_quits_cleanly() {
     assert!(events.starts_with("event_id,type,onset_frame"), "{events}");
     // ... and the video, one frame per row, closed cleanly when the window closed.
     let probe = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(record.join("video.mp4"))
         .output()
         .expect("ffprobe runs");

@@ -2,9 +2,7 @@
 
 use nokhwa::Camera;
 use nokhwa::pixel_format::RgbFormat;
-use nokhwa::utils::{
-    ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType, Resolution,
-};
+use nokhwa::utils::{ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType, Resolution};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -154,22 +152,19 @@ fn camera_thread(
     let mut first_capture_ns = None;
     while !stop.load(Ordering::Acquire) {
         let lost = |reason: String| CaptureError::CameraLost { index: spec.index, frames: index, reason };
-        let frame = camera
-            .frame()
-            .map_err(|error| lost(error.to_string()))
-            .and_then(|buffer| {
-                // Stamp on arrival, before decoding, so decode time counts as latency.
-                let capture_ns = monotonic_ns();
-                let rgb = buffer.decode_image::<RgbFormat>().map_err(|error| lost(error.to_string()))?;
-                let image = rgb_to_bgr_mat(rgb.width() as i32, rgb.height() as i32, rgb.as_raw())
-                    .map_err(|error| lost(error.to_string()))?;
-                let first = *first_capture_ns.get_or_insert(capture_ns);
-                Ok(Frame {
-                    index,
-                    time: FrameTime { seconds: (capture_ns - first) as f64 / 1e9, base: TimeBase::Capture, capture_ns },
-                    image,
-                })
-            });
+        let frame = camera.frame().map_err(|error| lost(error.to_string())).and_then(|buffer| {
+            // Stamp on arrival, before decoding, so decode time counts as latency.
+            let capture_ns = monotonic_ns();
+            let rgb = buffer.decode_image::<RgbFormat>().map_err(|error| lost(error.to_string()))?;
+            let image =
+                rgb_to_bgr_mat(rgb.width() as i32, rgb.height() as i32, rgb.as_raw()).map_err(|error| lost(error.to_string()))?;
+            let first = *first_capture_ns.get_or_insert(capture_ns);
+            Ok(Frame {
+                index,
+                time: FrameTime { seconds: (capture_ns - first) as f64 / 1e9, base: TimeBase::Capture, capture_ns },
+                image,
+            })
+        });
         let failed = frame.is_err();
         // The reader is the capture thread, which never waits on the analysis: a full channel
         // only means it is shutting down.

@@ -35,9 +35,7 @@ impl VideoFileSource {
             .map_err(|error| open_error(format!("OpenCV could not open it: {error}")))?;
         let opened = capture.is_opened().map_err(|error| open_error(error.to_string()))?;
         if !opened {
-            return Err(open_error(
-                "not a video that OpenCV/FFmpeg can decode (unknown or corrupt container)".into(),
-            ));
+            return Err(open_error("not a video that OpenCV/FFmpeg can decode (unknown or corrupt container)".into()));
         }
         let property = |id| capture.get(id).unwrap_or(0.0);
         let width = property(videoio::CAP_PROP_FRAME_WIDTH) as i32;
@@ -93,27 +91,19 @@ impl Source for VideoFileSource {
     }
 
     fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError> {
-        let read_error = |frame, error: opencv::Error| CaptureError::VideoRead {
-            path: self.path.clone(),
-            frame,
-            reason: error.to_string(),
-        };
+        let read_error =
+            |frame, error: opencv::Error| CaptureError::VideoRead { path: self.path.clone(), frame, reason: error.to_string() };
         let mut image = Mat::default();
         let got = self.capture.read(&mut image).map_err(|e| read_error(self.next_index + 1, e))?;
         if !got || image.empty() {
             return match self.ended_early() {
-                Some(reason) => {
-                    Err(CaptureError::VideoRead { path: self.path.clone(), frame: self.next_index + 1, reason })
-                }
+                Some(reason) => Err(CaptureError::VideoRead { path: self.path.clone(), frame: self.next_index + 1, reason }),
                 None => Ok(None),
             };
         }
         let capture_ns = monotonic_ns();
         // POS_MSEC after a read is the presentation time of the frame just decoded.
-        let millis = self
-            .capture
-            .get(videoio::CAP_PROP_POS_MSEC)
-            .map_err(|e| read_error(self.next_index + 1, e))?;
+        let millis = self.capture.get(videoio::CAP_PROP_POS_MSEC).map_err(|e| read_error(self.next_index + 1, e))?;
         let mut seconds = millis / 1000.0;
         if !seconds.is_finite() || seconds <= self.last_seconds {
             // Containers without usable timestamps: keep time monotonic from the nominal rate.
@@ -121,11 +111,7 @@ impl Source for VideoFileSource {
             seconds = if self.last_seconds.is_finite() { self.last_seconds + 1.0 / fps } else { 0.0 };
         }
         self.last_seconds = seconds;
-        let frame = Frame {
-            index: self.next_index,
-            time: FrameTime { seconds, base: TimeBase::Media, capture_ns },
-            image,
-        };
+        let frame = Frame { index: self.next_index, time: FrameTime { seconds, base: TimeBase::Media, capture_ns }, image };
         self.next_index += 1;
         Ok(Some(frame))
     }

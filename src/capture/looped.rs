@@ -25,16 +25,7 @@ impl LoopedSource {
         let mut info = current.info().clone();
         info.name = format!("{} (looped)", info.name);
         info.frame_count = None;
-        Ok(Self {
-            reopen,
-            current,
-            info,
-            index_offset: 0,
-            seconds_offset: 0.0,
-            last: None,
-            frames_this_pass: 0,
-            passes: 1,
-        })
+        Ok(Self { reopen, current, info, index_offset: 0, seconds_offset: 0.0, last: None, frames_this_pass: 0, passes: 1 })
     }
 
     /// How many times the source has been started (1 during the first pass).
@@ -93,18 +84,10 @@ mod tests {
 
     #[test]
     fn indices_and_timestamps_run_on_across_passes() {
-        let spec = SynthSpec {
-            width: 160,
-            height: 120,
-            seconds: 0.2,
-            micro_events: 0,
-            macro_events: 0,
-            ..SynthSpec::default()
-        };
+        let spec = SynthSpec { width: 160, height: 120, seconds: 0.2, micro_events: 0, macro_events: 0, ..SynthSpec::default() };
         let per_pass = SyntheticSource::new(spec.clone()).unwrap().info().frame_count.unwrap();
         let mut looped =
-            LoopedSource::new(Box::new(move || Ok(Box::new(SyntheticSource::new(spec.clone())?) as Box<dyn Source>)))
-                .unwrap();
+            LoopedSource::new(Box::new(move || Ok(Box::new(SyntheticSource::new(spec.clone())?) as Box<dyn Source>))).unwrap();
         assert_eq!(looped.info().frame_count, None);
         let mut previous: Option<(u64, f64)> = None;
         for expected_index in 0..per_pass * 3 {

@@ -122,10 +122,7 @@ impl FromStr for SourceSpec {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();
         if text.is_empty() {
-            return Err(CaptureError::BadSourceSpec {
-                spec: text.to_owned(),
-                reason: "empty source".into(),
-            });
+            return Err(CaptureError::BadSourceSpec { spec: text.to_owned(), reason: "empty source".into() });
         }
         if text == "synthetic" {
             return Ok(SourceSpec::Synthetic);
@@ -175,10 +172,7 @@ pub enum CaptureError {
 }
 
 /// Opens the source named by `spec`. `synthetic` uses `synth` for its parameters.
-pub fn open_source(
-    spec: &SourceSpec,
-    synth: crate::synth::SynthSpec,
-) -> Result<Box<dyn Source>, CaptureError> {
+pub fn open_source(spec: &SourceSpec, synth: crate::synth::SynthSpec) -> Result<Box<dyn Source>, CaptureError> {
     Ok(match spec {
         SourceSpec::Camera(camera) => Box::new(CameraSource::open(camera.clone())?),
         SourceSpec::Synthetic => Box::new(SyntheticSource::new(synth)?),
@@ -197,10 +191,7 @@ mod tests {
             "camera:2".parse::<SourceSpec>().unwrap(),
             SourceSpec::Camera(CameraSpec { index: 2, ..CameraSpec::default() })
         );
-        assert_eq!(
-            "clip.mp4".parse::<SourceSpec>().unwrap(),
-            SourceSpec::File(PathBuf::from("clip.mp4"))
-        );
+        assert_eq!("clip.mp4".parse::<SourceSpec>().unwrap(), SourceSpec::File(PathBuf::from("clip.mp4")));
         let err = "camera:x".parse::<SourceSpec>().unwrap_err().to_string();
         assert!(err.contains("camera:x") && err.contains("camera index"), "{err}");
         assert!("".parse::<SourceSpec>().is_err());

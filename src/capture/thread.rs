@@ -43,11 +43,7 @@ impl CaptureOptions {
     /// The behaviour a source calls for: live sources drop-oldest; offline sources are read
     /// losslessly unless paced like a camera.
     pub fn for_source(source: &dyn Source, pacing: Pacing) -> Self {
-        let overflow = if source.is_live() || pacing == Pacing::RealTime {
-            Overflow::DropOldest
-        } else {
-            Overflow::Wait
-        };
+        let overflow = if source.is_live() || pacing == Pacing::RealTime { Overflow::DropOldest } else { Overflow::Wait };
         Self { pacing, overflow, max_frames: None, max_seconds: None }
     }
 }
@@ -89,11 +85,7 @@ impl CaptureHandle {
         let Some(thread) = self.thread.take() else {
             return CaptureOutcome { frames_read: self.frames_read(), error: None, completed: false };
         };
-        thread.join().unwrap_or_else(|_| CaptureOutcome {
-            frames_read: self.frames_read(),
-            error: None,
-            completed: false,
-        })
+        thread.join().unwrap_or_else(|_| CaptureOutcome { frames_read: self.frames_read(), error: None, completed: false })
     }
 }
 
@@ -117,13 +109,11 @@ pub fn spawn_capture(
     let thread = {
         let stop = stop.clone();
         let frames_read = frames_read.clone();
-        std::thread::Builder::new()
-            .name("capture".into())
-            .spawn(move || {
-                let outcome = capture_loop(source.as_mut(), &ring, options, &stop, &frames_read, &read_timer);
-                ring.close();
-                outcome
-            })
+        std::thread::Builder::new().name("capture".into()).spawn(move || {
+            let outcome = capture_loop(source.as_mut(), &ring, options, &stop, &frames_read, &read_timer);
+            ring.close();
+            outcome
+        })
     };
     let thread = match thread {
         Ok(thread) => Some(thread),

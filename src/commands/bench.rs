@@ -151,7 +151,10 @@ pub fn run(options: &BenchOptions, stop: &StopFlag) -> Result<BenchReport, Comma
         models: models
             .files()
             .into_iter()
-            .chain((options.flow == crate::motion::FlowMethod::Onnx).then(|| crate::inference::models_dir().join(crate::inference::FLOW_FILE)))
+            .chain(
+                (options.flow == crate::motion::FlowMethod::Onnx)
+                    .then(|| crate::inference::models_dir().join(crate::inference::FLOW_FILE)),
+            )
             .collect(),
         flow: options.flow,
         decode,
@@ -161,11 +164,7 @@ pub fn run(options: &BenchOptions, stop: &StopFlag) -> Result<BenchReport, Comma
 }
 
 /// Reads every frame (up to `max_frames`) and does nothing else.
-pub fn decode_only(
-    input: &SourceSpec,
-    synth: &SynthSpec,
-    max_frames: Option<u64>,
-) -> Result<DecodeBench, CommandError> {
+pub fn decode_only(input: &SourceSpec, synth: &SynthSpec, max_frames: Option<u64>) -> Result<DecodeBench, CommandError> {
     let mut source = open_source(input, synth.clone())?;
     let mut histogram = LatencyHistogram::default();
     reset_peak_rss();
@@ -252,9 +251,8 @@ fn stages_alone(options: &BenchOptions, models: &Models, stop: &StopFlag) -> Res
         }
         let started = Instant::now();
         let crop = measured.map(|(id, aligned)| (id, &aligned.image));
-        let (_, found) = spotting
-            .process(frame.index, frame.time.seconds, crop, frame_motion.as_ref())
-            .map_err(PipelineError::from)?;
+        let (_, found) =
+            spotting.process(frame.index, frame.time.seconds, crop, frame_motion.as_ref()).map_err(PipelineError::from)?;
         record(6, started.elapsed());
         if let Some(found) = found {
             let started = Instant::now();
@@ -360,12 +358,8 @@ pub fn format(report_: &BenchReport) -> String {
         format_load(report_.load_after)
     );
     let models: Vec<String> = report_.models.iter().map(|m| m.display().to_string()).collect();
-    let _ = writeln!(
-        out,
-        "models: {}; flow: {}\n",
-        if models.is_empty() { "none".into() } else { models.join(", ") },
-        report_.flow
-    );
+    let _ =
+        writeln!(out, "models: {}; flow: {}\n", if models.is_empty() { "none".into() } else { models.join(", ") }, report_.flow);
     let d = &report_.decode;
     let _ = writeln!(
         out,
@@ -470,11 +464,7 @@ pub struct SoakReport {
 
 /// The pipeline over the input played in a loop for `options.length`, reading the memory
 /// `options.samples` times (each reading is also passed to `on_sample` as it is taken).
-pub fn soak(
-    options: &SoakOptions,
-    stop: &StopFlag,
-    mut on_sample: impl FnMut(&SoakSample),
-) -> Result<SoakReport, CommandError> {
+pub fn soak(options: &SoakOptions, stop: &StopFlag, mut on_sample: impl FnMut(&SoakSample)) -> Result<SoakReport, CommandError> {
     let load_before = load_average();
     let models = Models::find()?;
     let (input, synth) = (options.input.clone(), options.synth.clone());
@@ -543,9 +533,7 @@ pub fn format_soak(report_: &SoakReport) -> String {
     let _ = writeln!(
         out,
         "memory after the first sample: {} ({} growth in all); CPU {:.0} %",
-        report_
-            .slope_mib_per_minute
-            .map_or_else(|| "too few samples for a slope".into(), |s| format!("{s:+.3} MiB per minute")),
+        report_.slope_mib_per_minute.map_or_else(|| "too few samples for a slope".into(), |s| format!("{s:+.3} MiB per minute")),
         report_.growth_after_warm_up_mib.map_or_else(|| "no".into(), |g| format!("{g:+.1} MiB")),
         report_.cpu_percent
     );

@@ -241,8 +241,7 @@ pub fn score_seed(seed: u64, seconds: f64, truth: &[TruthEvent], events: &[std::
     }
     let macro_hits = match_intervals(&found_macro, &true_macro, 0.5);
     let all_truth: Vec<(u64, u64)> = truth.iter().map(truth_frames).collect();
-    let neutral_false_alarms =
-        found_micro.iter().filter(|f| all_truth.iter().all(|t| interval_iou(**f, *t) == 0.0)).count();
+    let neutral_false_alarms = found_micro.iter().filter(|f| all_truth.iter().all(|t| interval_iou(**f, *t) == 0.0)).count();
     let event_seconds: f64 = truth.iter().map(|t| t.duration_ms / 1000.0).sum();
     SeedResult {
         seed,
@@ -250,7 +249,11 @@ pub fn score_seed(seed: u64, seconds: f64, truth: &[TruthEvent], events: &[std::
         macro_: Matches { true_events: true_macro.len(), found_events: found_macro.len(), hits: macro_hits.len() },
         neutral_false_alarms,
         neutral_minutes: (seconds - event_seconds).max(0.0) / 60.0,
-        mean_hit_iou: if micro_hits.is_empty() { 0.0 } else { micro_hits.iter().map(|h| h.iou).sum::<f64>() / micro_hits.len() as f64 },
+        mean_hit_iou: if micro_hits.is_empty() {
+            0.0
+        } else {
+            micro_hits.iter().map(|h| h.iou).sum::<f64>() / micro_hits.len() as f64
+        },
         emotion_confusion,
     }
 }
@@ -490,7 +493,8 @@ pub fn format_spotting(report: &SpottingReport) -> String {
     }
     if let Some(t) = &report.analysis_per_event {
         let model = if report.recognition.is_some() { "with the MER model" } else { "no MER model" };
-        let _ = writeln!(out, "event analysis ({model}) per event: mean {:.1} ms, p95 {:.1} ms (worst video)", t.mean_ms, t.p95_ms);
+        let _ =
+            writeln!(out, "event analysis ({model}) per event: mean {:.1} ms, p95 {:.1} ms (worst video)", t.mean_ms, t.p95_ms);
     }
     if !report.videos.is_empty() {
         let _ = writeln!(out, "real videos (no annotated micro-expressions; micro events are candidate false alarms):");
@@ -545,7 +549,14 @@ mod tests {
             apex_displacement: [[0.0; 2]; 8],
         };
         let recognition = probabilities.map(crate::recognition::Recognition::from_probabilities);
-        std::sync::Arc::new(AnalysedEvent { event, aus: String::new(), recognition, images: None, problem: None, analysis_ms: 1.0 })
+        std::sync::Arc::new(AnalysedEvent {
+            event,
+            aus: String::new(),
+            recognition,
+            images: None,
+            problem: None,
+            analysis_ms: 1.0,
+        })
     }
 
     fn truth(event_id: u32, kind: EventKind, frames: (u64, u64), emotion: crate::synth::Emotion) -> TruthEvent {

@@ -270,7 +270,8 @@ mod tests {
 
     #[test]
     fn scores_each_method_against_the_renderers_motion_by_size() {
-        let options = FlowEvalOptions { seeds: 1, seconds: 15.0, fps: 30.0, methods: vec![FlowMethod::Dis, FlowMethod::Farneback] };
+        let options =
+            FlowEvalOptions { seeds: 1, seconds: 15.0, fps: 30.0, methods: vec![FlowMethod::Dis, FlowMethod::Farneback] };
         let report = run(&options).unwrap();
         assert!(report.micro_pairs > 0 && report.neutral_pairs > 0, "{report:?}");
         assert_eq!(report.local_pixels_by_size.iter().sum::<usize>(), report.local_pixels);

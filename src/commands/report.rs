@@ -5,17 +5,17 @@ use std::fmt::Write;
 use crate::pipeline::{PipelineStats, TimingSummary};
 
 fn timing_row(out: &mut String, name: &str, t: &TimingSummary) {
-    let _ = writeln!(
-        out,
-        "  {name:<12} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9}",
-        t.mean_ms, t.p50_ms, t.p95_ms, t.p99_ms, t.count
-    );
+    let _ = writeln!(out, "  {name:<12} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9}", t.mean_ms, t.p50_ms, t.p95_ms, t.p99_ms, t.count);
 }
 
 /// A human-readable summary of a pipeline run.
 pub fn format_summary(stats: &PipelineStats) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "source:        {} ({}x{}, {:.2} fps nominal)", stats.source.name, stats.source.width, stats.source.height, stats.source.nominal_fps);
+    let _ = writeln!(
+        out,
+        "source:        {} ({}x{}, {:.2} fps nominal)",
+        stats.source.name, stats.source.width, stats.source.height, stats.source.nominal_fps
+    );
     let _ = writeln!(out, "frames:        {} read, {} analysed", stats.frames_read, stats.frames_analysed);
     let _ = writeln!(out, "face found:    {:.1} % of analysed frames", stats.face_found_percent());
     let _ = writeln!(out, "speed:         {:.1} frames/s over {:.2} s wall time", stats.analysis_fps(), stats.wall_seconds);
@@ -31,7 +31,10 @@ pub fn format_summary(stats: &PipelineStats) -> String {
     timing_row(&mut out, "end-to-end", &stats.end_to_end);
     timing_row(&mut out, "per event", &stats.event_analysis);
     if let Some(cost) = stats.spotting_cost_per_frame_ms() {
-        let _ = writeln!(out, "spotting and recognition: {cost:.3} ms per frame on average (spotter per frame + event analysis spread over all frames)");
+        let _ = writeln!(
+            out,
+            "spotting and recognition: {cost:.3} ms per frame on average (spotter per frame + event analysis spread over all frames)"
+        );
     }
     let c = &stats.spotter;
     let _ = writeln!(
@@ -44,7 +47,11 @@ pub fn format_summary(stats: &PipelineStats) -> String {
         c.low_confidence,
         c.interrupted,
         c.unreliable_frames,
-        if stats.events_unanalysed > 0 { format!(", {} events passed on unanalysed", stats.events_unanalysed) } else { String::new() }
+        if stats.events_unanalysed > 0 {
+            format!(", {} events passed on unanalysed", stats.events_unanalysed)
+        } else {
+            String::new()
+        }
     );
     out
 }

@@ -89,10 +89,7 @@ impl Similarity {
 
     /// The 2 x 3 matrix `warpAffine` takes.
     pub fn to_mat(&self) -> Result<Mat, opencv::Error> {
-        Mat::from_slice_2d(&[
-            [self.a as f64, -self.b as f64, self.tx as f64],
-            [self.b as f64, self.a as f64, self.ty as f64],
-        ])
+        Mat::from_slice_2d(&[[self.a as f64, -self.b as f64, self.tx as f64], [self.b as f64, self.a as f64, self.ty as f64]])
     }
 }
 
@@ -186,13 +183,8 @@ mod tests {
         let bbox = BoxF { x: 200.0, y: 100.0, width: 180.0, height: 180.0 };
         // Landmarks of a face twice as far to the right as the box says.
         let points = CANONICAL_68.map(|[x, y]| [x * 1.5 + 400.0, y * 1.5 + 90.0]);
-        let track = FaceTrack {
-            id: 1,
-            bbox,
-            landmarks: Some(crate::face::Landmarks { points }),
-            confidence: 1.0,
-            detected: true,
-        };
+        let track =
+            FaceTrack { id: 1, bbox, landmarks: Some(crate::face::Landmarks { points }), confidence: 1.0, detected: true };
         let by_box = Aligner::new(128).transform(&track);
         assert_eq!(by_box, Similarity::from_box(&bbox, 128.0));
         let by_points = Aligner::new(128).aligned_by(AlignBy::Landmarks).transform(&track);

@@ -9,28 +9,17 @@ use opencv::prelude::*;
 use super::{BoxF, FaceError};
 
 const CASCADE_FILE: &str = "haarcascade_frontalface_default.xml";
-const CASCADE_DIRS: [&str; 3] = [
-    "/usr/share/opencv4/haarcascades",
-    "/usr/share/opencv/haarcascades",
-    "/usr/local/share/opencv4/haarcascades",
-];
+const CASCADE_DIRS: [&str; 3] =
+    ["/usr/share/opencv4/haarcascades", "/usr/share/opencv/haarcascades", "/usr/local/share/opencv4/haarcascades"];
 
 /// Where the cascade is: `$GLIMPSE_CASCADE`, else Debian's and OpenCV's usual install places.
 pub fn find_cascade() -> Result<PathBuf, FaceError> {
     if let Some(path) = std::env::var_os("GLIMPSE_CASCADE") {
         let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(FaceError::CascadeMissing { searched: vec![path] })
-        };
+        return if path.is_file() { Ok(path) } else { Err(FaceError::CascadeMissing { searched: vec![path] }) };
     }
     let searched: Vec<PathBuf> = CASCADE_DIRS.iter().map(|dir| Path::new(dir).join(CASCADE_FILE)).collect();
-    searched
-        .iter()
-        .find(|path| path.is_file())
-        .cloned()
-        .ok_or(FaceError::CascadeMissing { searched })
+    searched.iter().find(|path| path.is_file()).cloned().ok_or(FaceError::CascadeMissing { searched })
 }
 
 pub struct FaceDetector {
@@ -115,8 +104,7 @@ mod tests {
         imgproc::cvt_color_def(&image, &mut gray, imgproc::COLOR_BGR2GRAY).unwrap();
         let mut detector = FaceDetector::new(&find_cascade().unwrap()).unwrap();
         let everywhere = detector.detect(&gray, 1.0).unwrap();
-        let (face, _) =
-            *everywhere.iter().max_by(|a, b| a.0.area().total_cmp(&b.0.area())).expect("the astronaut's face");
+        let (face, _) = *everywhere.iter().max_by(|a, b| a.0.area().total_cmp(&b.0.area())).expect("the astronaut's face");
         // The face as a tracker would have it: a little off and a little smaller.
         let tracked = BoxF { x: face.x + 0.05 * face.width, width: face.width * 0.9, height: face.height * 0.9, ..face };
         let near = detector.detect_near(&gray, 1.0, &tracked).unwrap();

@@ -42,15 +42,15 @@ fn describe_found(shape: &[i64]) -> String {
 }
 
 fn check(path: &Path, kind: &str, specs: &[TensorSpec], found: &[ort::value::Outlet]) -> Result<(), InferenceError> {
-    let mismatch = |what: String, expected: String, found: String| InferenceError::Contract {
-        path: path.to_owned(),
-        what,
-        expected,
-        found,
-    };
+    let mismatch =
+        |what: String, expected: String, found: String| InferenceError::Contract { path: path.to_owned(), what, expected, found };
     let names = || found.iter().map(|o| o.name().to_owned()).collect::<Vec<_>>().join(", ");
     if found.len() != specs.len() {
-        return Err(mismatch(format!("the number of {kind}s"), specs.len().to_string(), format!("{} ({})", found.len(), names())));
+        return Err(mismatch(
+            format!("the number of {kind}s"),
+            specs.len().to_string(),
+            format!("{} ({})", found.len(), names()),
+        ));
     }
     for (spec, outlet) in specs.iter().zip(found) {
         if outlet.name() != spec.name {
@@ -98,7 +98,8 @@ fn with_cuda(builder: &mut ort::session::builder::SessionBuilder) {
     static REPORTED: std::sync::Once = std::sync::Once::new();
     match ort::ep::CUDA::default().register(builder) {
         Ok(()) => REPORTED.call_once(|| tracing::info!("models run on the GPU (CUDA execution provider)")),
-        Err(error) => REPORTED
-            .call_once(|| tracing::warn!("CUDA execution provider unavailable ({error}): models run on the CPU")),
+        Err(error) => {
+            REPORTED.call_once(|| tracing::warn!("CUDA execution provider unavailable ({error}): models run on the CPU"))
+        }
     }
 }

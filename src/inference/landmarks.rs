@@ -68,7 +68,8 @@ impl Landmarker {
 
     pub fn load_with_threads(path: &Path, threads: usize) -> Result<Self, InferenceError> {
         let session = load_session(path, &LANDMARK_CONTRACT, threads)?;
-        let recrop_px = std::env::var("GLIMPSE_LANDMARK_RECROP_PX").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_RECROP_PX);
+        let recrop_px =
+            std::env::var("GLIMPSE_LANDMARK_RECROP_PX").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_RECROP_PX);
         Ok(Self { path: path.to_owned(), session, previous: None, placed: None, recrop_px })
     }
 

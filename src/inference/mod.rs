@@ -34,11 +34,7 @@ pub fn models_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("GLIMPSE_MODELS") {
         return PathBuf::from(dir);
     }
-    search_roots()
-        .into_iter()
-        .map(|root| root.join("models"))
-        .find(|dir| dir.is_dir())
-        .unwrap_or_else(|| PathBuf::from("models"))
+    search_roots().into_iter().map(|root| root.join("models")).find(|dir| dir.is_dir()).unwrap_or_else(|| PathBuf::from("models"))
 }
 
 /// A model file as `glimpse models` reports it.

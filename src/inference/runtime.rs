@@ -53,9 +53,11 @@ fn library_candidates() -> Vec<PathBuf> {
 /// Finds the runtime library without loading it.
 pub fn locate_runtime() -> Result<PathBuf, InferenceError> {
     let candidates = library_candidates();
-    candidates.iter().find(|path| path.is_file()).cloned().ok_or_else(|| InferenceError::RuntimeMissing {
-        searched: candidates.iter().map(|p| p.display().to_string()).collect(),
-    })
+    candidates
+        .iter()
+        .find(|path| path.is_file())
+        .cloned()
+        .ok_or_else(|| InferenceError::RuntimeMissing { searched: candidates.iter().map(|p| p.display().to_string()).collect() })
 }
 
 /// Set to `1` before ONNX Runtime initialises, it turns the runtime's telemetry off completely
@@ -74,7 +76,8 @@ pub fn runtime() -> Result<&'static Runtime, InferenceError> {
             // Microsoft's builds (the PyPI wheel) send usage telemetry unless told not to; glimpse
             // opens no network connection (tests/recording.rs checks it with strace). The API
             // switch covers what follows; `TELEMETRY_OFF_VARIABLE` (set by `main`) what precedes.
-            let environment = builder.with_name("glimpse").with_telemetry(false).build().map_err(|e| load_error(e.to_string()))?;
+            let environment =
+                builder.with_name("glimpse").with_telemetry(false).build().map_err(|e| load_error(e.to_string()))?;
             Ok(Runtime { library, environment })
         })
         .as_ref()

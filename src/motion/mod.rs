@@ -57,12 +57,7 @@ pub struct MotionAnalyser {
 
 impl MotionAnalyser {
     pub fn new(estimator: Box<dyn FlowEstimator>, crop_size: usize) -> Self {
-        Self {
-            estimator,
-            size: crop_size,
-            masks: RegionMasks::new(crop_size),
-            fit_pixels: head_fit_pixels(crop_size),
-        }
+        Self { estimator, size: crop_size, masks: RegionMasks::new(crop_size), fit_pixels: head_fit_pixels(crop_size) }
     }
 
     pub fn estimator_name(&self) -> &str {
@@ -180,7 +175,8 @@ fn solve3(a: [[f64; 3]; 3], b: [f64; 3]) -> Option<[f64; 3]> {
 /// The face inside its outline (jaw and brows), minus the eyes and the mouth, on a 2-px grid.
 fn head_fit_pixels(size: usize) -> Vec<usize> {
     let k = size as f32 / TEMPLATE_SIZE;
-    let outline: Vec<[f32; 2]> = (0..=16).chain((17..=26).rev()).map(|i| [CANONICAL_68[i][0] * k, CANONICAL_68[i][1] * k]).collect();
+    let outline: Vec<[f32; 2]> =
+        (0..=16).chain((17..=26).rev()).map(|i| [CANONICAL_68[i][0] * k, CANONICAL_68[i][1] * k]).collect();
     let excluded = |px: f32, py: f32| {
         let near = |ids: std::ops::RangeInclusive<usize>, radius: f32| {
             ids.clone().any(|i| (px - CANONICAL_68[i][0] * k).hypot(py - CANONICAL_68[i][1] * k) < radius * size as f32)
@@ -315,10 +311,9 @@ impl MotionStage {
         // Half a millisecond of slack absorbs rounding in container timestamps.
         let reference = self.history.iter().rev().find(|(_, t, _)| *t <= target + 5e-4);
         let result = match reference {
-            Some((reference_index, _, crop)) => Some(FrameMotion {
-                reference_index: *reference_index,
-                measurement: self.analyser.measure(crop, &aligned.image)?,
-            }),
+            Some((reference_index, _, crop)) => {
+                Some(FrameMotion { reference_index: *reference_index, measurement: self.analyser.measure(crop, &aligned.image)? })
+            }
             None => None,
         };
         self.history.push_back((index, seconds, aligned.image.clone()));

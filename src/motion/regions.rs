@@ -23,16 +23,8 @@ pub enum Region {
 }
 
 impl Region {
-    pub const ALL: [Region; 8] = [
-        Region::BrowR,
-        Region::BrowL,
-        Region::EyeR,
-        Region::EyeL,
-        Region::Nose,
-        Region::MouthR,
-        Region::MouthL,
-        Region::Chin,
-    ];
+    pub const ALL: [Region; 8] =
+        [Region::BrowR, Region::BrowL, Region::EyeR, Region::EyeL, Region::Nose, Region::MouthR, Region::MouthL, Region::Chin];
 
     pub fn name(self) -> &'static str {
         match self {

@@ -18,8 +18,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
 use crate::buffer::{DropStats, FrameRing, Pop};
 use crate::capture::{
-    CaptureError, CaptureHandle, CaptureOptions, Frame, FrameTime, Pacing, Source, SourceInfo, monotonic_ns,
-    spawn_capture,
+    CaptureError, CaptureHandle, CaptureOptions, Frame, FrameTime, Pacing, Source, SourceInfo, monotonic_ns, spawn_capture,
 };
 use crate::face::{FaceConfig, FaceError, FaceResult, FaceStage, FaceTrack};
 use crate::inference::{InferenceError, Recogniser};

@@ -7,10 +7,10 @@ use crate::inference::{MER_CLASSES, Recogniser};
 use crate::motion::{FlowEstimator, MotionAnalyser};
 use crate::spotting::{EventFrames, EventKind, SpotEvent};
 
+use super::RecognitionError;
 use super::au::guess_aus;
 use super::images::{RgbImage, colour_scale, combined_flow, dynamic_image, flow_colour, magnitude_modulated};
 use super::input::{TvL1Flow, mer_input};
-use super::RecognitionError;
 
 /// The model's verdict on an event.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -213,11 +213,26 @@ pub fn eaf_document(media: Option<&Path>, frames_csv: Option<&Path>, tiers: &[(&
         }
         let _ = writeln!(out, "    </TIER>");
     }
-    let _ = writeln!(out, r#"    <LINGUISTIC_TYPE GRAPHIC_REFERENCES="false" LINGUISTIC_TYPE_ID="default-lt" TIME_ALIGNABLE="true"/>"#);
-    let _ = writeln!(out, r#"    <CONSTRAINT DESCRIPTION="Time subdivision of parent annotation's time interval, no time gaps allowed within this interval" STEREOTYPE="Time_Subdivision"/>"#);
-    let _ = writeln!(out, r#"    <CONSTRAINT DESCRIPTION="Symbolic subdivision of a parent annotation. Annotations refering to the same parent are ordered" STEREOTYPE="Symbolic_Subdivision"/>"#);
-    let _ = writeln!(out, r#"    <CONSTRAINT DESCRIPTION="1-1 association with a parent annotation" STEREOTYPE="Symbolic_Association"/>"#);
-    let _ = writeln!(out, r#"    <CONSTRAINT DESCRIPTION="Time alignable annotations within the parent annotation's time interval, gaps are allowed" STEREOTYPE="Included_In"/>"#);
+    let _ = writeln!(
+        out,
+        r#"    <LINGUISTIC_TYPE GRAPHIC_REFERENCES="false" LINGUISTIC_TYPE_ID="default-lt" TIME_ALIGNABLE="true"/>"#
+    );
+    let _ = writeln!(
+        out,
+        r#"    <CONSTRAINT DESCRIPTION="Time subdivision of parent annotation's time interval, no time gaps allowed within this interval" STEREOTYPE="Time_Subdivision"/>"#
+    );
+    let _ = writeln!(
+        out,
+        r#"    <CONSTRAINT DESCRIPTION="Symbolic subdivision of a parent annotation. Annotations refering to the same parent are ordered" STEREOTYPE="Symbolic_Subdivision"/>"#
+    );
+    let _ = writeln!(
+        out,
+        r#"    <CONSTRAINT DESCRIPTION="1-1 association with a parent annotation" STEREOTYPE="Symbolic_Association"/>"#
+    );
+    let _ = writeln!(
+        out,
+        r#"    <CONSTRAINT DESCRIPTION="Time alignable annotations within the parent annotation's time interval, gaps are allowed" STEREOTYPE="Included_In"/>"#
+    );
     let _ = writeln!(out, "</ANNOTATION_DOCUMENT>");
     out
 }
@@ -242,7 +257,9 @@ pub(crate) mod tests {
                             slots.insert(attr("TIME_SLOT_ID").unwrap(), attr("TIME_VALUE").unwrap().parse::<u64>().unwrap());
                         }
                         "TIER" => tiers.push((attr("TIER_ID").unwrap(), Vec::new())),
-                        "ALIGNABLE_ANNOTATION" => pending = Some((attr("TIME_SLOT_REF1").unwrap(), attr("TIME_SLOT_REF2").unwrap())),
+                        "ALIGNABLE_ANNOTATION" => {
+                            pending = Some((attr("TIME_SLOT_REF1").unwrap(), attr("TIME_SLOT_REF2").unwrap()))
+                        }
                         "ANNOTATION_VALUE" => in_value = true,
                         _ => {}
                     }
@@ -270,7 +287,9 @@ pub(crate) mod tests {
             Some(Path::new("/data/session/frames.csv")),
             &[(MICRO_TIER, &micro), (MACRO_TIER, &macro_), (NOTES_TIER, &[])],
         );
-        assert!(text.contains(r#"MEDIA_URL="file:///data/session/video.mp4" MIME_TYPE="video/mp4" RELATIVE_MEDIA_URL="./video.mp4""#));
+        assert!(
+            text.contains(r#"MEDIA_URL="file:///data/session/video.mp4" MIME_TYPE="video/mp4" RELATIVE_MEDIA_URL="./video.mp4""#)
+        );
         assert!(text.contains(r#"RELATIVE_LINK_URL="./frames.csv""#));
         let tiers = parse(&text);
         let names: Vec<&str> = tiers.iter().map(|(name, _)| name.as_str()).collect();

@@ -271,14 +271,17 @@ pub fn read_events_csv(path: &Path) -> Result<Vec<EventRecord>, SessionError> {
         let line = row.position().map_or(0, |p| p.line());
         let field = |k: usize| column[k].and_then(|c| row.get(c)).unwrap_or("").trim();
         let parse = |k: usize| -> Result<f64, SessionError> {
-            field(k).parse::<f64>().map_err(|_| bad(line, format!("column '{}' is not a number: '{}'", EVENTS_CSV_HEADER[k], field(k))))
+            field(k)
+                .parse::<f64>()
+                .map_err(|_| bad(line, format!("column '{}' is not a number: '{}'", EVENTS_CSV_HEADER[k], field(k))))
         };
         let whole = |k: usize| -> Result<u64, SessionError> {
-            field(k).parse::<u64>().map_err(|_| bad(line, format!("column '{}' is not a whole number: '{}'", EVENTS_CSV_HEADER[k], field(k))))
+            field(k)
+                .parse::<u64>()
+                .map_err(|_| bad(line, format!("column '{}' is not a whole number: '{}'", EVENTS_CSV_HEADER[k], field(k))))
         };
-        let optional = |k: usize| -> Result<Option<f64>, SessionError> {
-            if field(k).is_empty() { Ok(None) } else { parse(k).map(Some) }
-        };
+        let optional =
+            |k: usize| -> Result<Option<f64>, SessionError> { if field(k).is_empty() { Ok(None) } else { parse(k).map(Some) } };
         let text = |k: usize| Some(field(k).to_owned()).filter(|s| !s.is_empty());
         let probabilities = match (optional(12)?, optional(13)?, optional(14)?) {
             (Some(n), Some(p), Some(s)) => Some([n as f32, p as f32, s as f32]),
@@ -397,7 +400,10 @@ mod tests {
     fn files_from_before_review_still_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(EVENTS_CSV);
-        let old = format!("{}\n1,micro,49,54,60,1600.000,1766.667,1966.667,366.667,0.714,4+9,,,,,auto\n", EVENTS_CSV_HEADER[..16].join(","));
+        let old = format!(
+            "{}\n1,micro,49,54,60,1600.000,1766.667,1966.667,366.667,0.714,4+9,,,,,auto\n",
+            EVENTS_CSV_HEADER[..16].join(",")
+        );
         std::fs::write(&path, old).unwrap();
         let records = read_events_csv(&path).unwrap();
         assert_eq!(records.len(), 1);
@@ -413,10 +419,16 @@ mod tests {
         let cases = [
             ("event_id,type\n1,micro\n".to_string(), "no column 'onset_frame'"),
             (format!("{header}\n1,micro,49,54,60,1600.000,x,1966.667,366.667,0.714,4,,,,,auto,,\n"), "line 2"),
-            (format!("{header}\n1,micro,49,54,60,1600.000,1700,1966.667,366.667,0.714,4,,,,,maybe,,\n"), "unknown status 'maybe'"),
+            (
+                format!("{header}\n1,micro,49,54,60,1600.000,1700,1966.667,366.667,0.714,4,,,,,maybe,,\n"),
+                "unknown status 'maybe'",
+            ),
             (format!("{header}\n1,blink,49,54,60,1600.000,1700,1966.667,366.667,0.714,4,,,,,auto,,\n"), "unknown type 'blink'"),
             (format!("{header}\n1,micro,49,54,60,1600.000,1700,1966.667,366.667,0.714,4,,0.5,,,auto,,\n"), "partly blank"),
-            (format!("{header}\n1,micro,49,54,60,1,2,3,4,0.7,4,,,,,auto,,\n1,micro,49,54,60,1,2,3,4,0.7,4,,,,,auto,,\n"), "used twice"),
+            (
+                format!("{header}\n1,micro,49,54,60,1,2,3,4,0.7,4,,,,,auto,,\n1,micro,49,54,60,1,2,3,4,0.7,4,,,,,auto,,\n"),
+                "used twice",
+            ),
             (format!("{header}\n1,micro,49\n"), "line 2"),
         ];
         for (text, expected) in cases {

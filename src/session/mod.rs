@@ -6,12 +6,12 @@ mod frames_csv;
 mod session_json;
 
 pub use eaf::{
-    EafAnnotation, EafWriter, MACRO_TIER, MICRO_TIER, NOTES_TIER, SESSION_EAF, annotation_label, eaf_document, eaf_media, event_label,
-    write_eaf,
+    EafAnnotation, EafWriter, MACRO_TIER, MICRO_TIER, NOTES_TIER, SESSION_EAF, annotation_label, eaf_document, eaf_media,
+    event_label, write_eaf,
 };
 pub use events_csv::{
-    EVENTS_CSV, EVENTS_CSV_HEADER, EVENTS_DIR, EventRecord, EventStatus, EventsCsvWriter, RowType, read_events_csv, save_event_images,
-    write_events_csv, write_png,
+    EVENTS_CSV, EVENTS_CSV_HEADER, EVENTS_DIR, EventRecord, EventStatus, EventsCsvWriter, RowType, read_events_csv,
+    save_event_images, write_events_csv, write_png,
 };
 pub use frames_csv::{FRAMES_CSV, FramesCsvWriter, frame_row, frames_csv_header};
 pub use session_json::{RecordingInfo, SESSION_JSON, SessionInfo, SessionSettings};

@@ -238,10 +238,15 @@ pub struct SpotSample {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Calibration {
     None,
-    Running { until_seconds: f64, started_seconds: f64 },
+    Running {
+        until_seconds: f64,
+        started_seconds: f64,
+    },
     /// Each region's spread (crop pixels; flow length, then mean-vector length) measured on
     /// the neutral face.
-    Done { spread_px: [f32; FEATURES] },
+    Done {
+        spread_px: [f32; FEATURES],
+    },
 }
 
 impl Calibration {
@@ -524,8 +529,7 @@ impl Spotter {
             covered = true;
         }
         self.scores_cover_window |= covered;
-        self.scores_cover_window
-            .then(|| self.recent_scores.iter().map(|(_, s)| s).sum::<f32>() / self.recent_scores.len() as f32)
+        self.scores_cover_window.then(|| self.recent_scores.iter().map(|(_, s)| s).sum::<f32>() / self.recent_scores.len() as f32)
     }
 
     fn head_is_steady(&self, head: &HeadMotion) -> bool {
@@ -629,14 +633,7 @@ impl Spotter {
 
     /// Adds the frame to `recent`; returns its displacement magnitude (the largest over the
     /// scoring regions).
-    fn record(
-        &mut self,
-        index: u64,
-        seconds: f64,
-        regions: &RegionSignals,
-        reference_index: u64,
-        chained: bool,
-    ) -> f32 {
+    fn record(&mut self, index: u64, seconds: f64, regions: &RegionSignals, reference_index: u64, chained: bool) -> f32 {
         let flow = regions.values.map(|r| [r.mean_u, r.mean_v]);
         let mut displacement = flow;
         if chained && let Some(reference) = self.recent.iter().rev().find(|r| r.index == reference_index) {
@@ -717,11 +714,7 @@ impl Spotter {
         let first = frames.iter().position(|r| r.index == candidate.first_above.index)?;
         let anchor = frames.iter().position(|r| r.seconds >= candidate.anchor_seconds).unwrap_or(first).min(first);
         let sizes: Vec<f32> = frames.iter().map(|r| peak_displacement(&r.displacement)).collect();
-        let (apex, &peak) = sizes
-            .iter()
-            .enumerate()
-            .skip(anchor)
-            .max_by(|a, b| a.1.total_cmp(b.1))?;
+        let (apex, &peak) = sizes.iter().enumerate().skip(anchor).max_by(|a, b| a.1.total_cmp(b.1))?;
         // Each side's edge is measured above the level that side settles at: neutral before the
         // onset, the chain's leftover noise after the offset (the frames since the motion ended).
         let last_above = frames.iter().rposition(|r| r.seconds <= candidate.last_above_seconds).unwrap_or(apex);

@@ -50,10 +50,7 @@ struct Blink {
 }
 
 fn blinks(count: usize, first_s: f64, every_s: f64, brow_px: f32) -> Vec<Blink> {
-    (0..count)
-        .map(|i| first_s + i as f64 * every_s)
-        .map(|start_s| Blink { start_s, end_s: start_s + 0.25, brow_px })
-        .collect()
+    (0..count).map(|i| first_s + i as f64 * every_s).map(|start_s| Blink { start_s, end_s: start_s + 0.25, brow_px }).collect()
 }
 
 struct Scene {
@@ -184,7 +181,8 @@ fn events_are_reported_within_half_a_second_of_their_offset() {
         let mut regions = RegionSignals::default();
         for (i, slot) in regions.values.iter_mut().enumerate() {
             let (u, v) = (now[i][0] - before[i][0], now[i][1] - before[i][1]);
-            *slot = RegionMotion { magnitude: u.hypot(v) + 0.01 + 0.002 * ((index * 7 + i as u64) % 5) as f32, mean_u: u, mean_v: v };
+            *slot =
+                RegionMotion { magnitude: u.hypot(v) + 0.01 + 0.002 * ((index * 7 + i as u64) % 5) as f32, mean_u: u, mean_v: v };
         }
         let motion = FrameMotion {
             reference_index: index - 3,
@@ -238,7 +236,8 @@ fn a_held_expression_is_macro_and_a_sustained_change_is_no_event() {
         offset_s: 3.5,
     };
     let never_released = Movement { onset_s: 6.0, apex_s: 6.3, hold_s: 20.0, offset_s: 40.0, ..held };
-    let scene = Scene { fps: 30.0, seconds: 12.0, movements: vec![held, never_released], blinks: vec![], noise_px: 0.01, lost: None };
+    let scene =
+        Scene { fps: 30.0, seconds: 12.0, movements: vec![held, never_released], blinks: vec![], noise_px: 0.01, lost: None };
     let (events, _, spotter) = scene.run(SpotterConfig::default(), 5);
     assert_eq!(events.len(), 1, "{events:#?}");
     assert_eq!(events[0].kind, EventKind::Macro);
@@ -249,8 +248,7 @@ fn a_held_expression_is_macro_and_a_sustained_change_is_no_event() {
 #[test]
 fn no_spotting_while_the_face_is_lost() {
     let truth = micro(Region::MouthR, [-0.6, -0.8], 0.6, 3.0, 0.3);
-    let scene =
-        Scene { fps: 30.0, seconds: 6.0, movements: vec![truth], blinks: vec![], noise_px: 0.01, lost: Some((3.1, 3.2)) };
+    let scene = Scene { fps: 30.0, seconds: 6.0, movements: vec![truth], blinks: vec![], noise_px: 0.01, lost: Some((3.1, 3.2)) };
     let (events, samples, spotter) = scene.run(SpotterConfig::default(), 9);
     assert!(events.is_empty(), "an event cut by a lost face is dropped: {events:#?}");
     assert!(samples.iter().any(|s| s.score.is_none()));

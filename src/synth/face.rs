@@ -111,9 +111,7 @@ impl Layout {
         let (w, h) = (width as f32, height as f32);
         let m = MARGIN as f32;
         let src = SRC_SIZE as f32;
-        let k = (BASE_SCALE * (h / 480.0).min(w / 640.0))
-            .max((w + 2.0 * m) / src)
-            .max((h + 2.0 * m) / src);
+        let k = (BASE_SCALE * (h / 480.0).min(w / 640.0)).max((w + 2.0 * m) / src).max((h + 2.0 * m) / src);
         // Centre the face, then shift so that the photo covers the frame plus the margin.
         let tx = clamp_range(w / 2.0 - k * SRC_FACE_CENTRE[0], w + m - k * src, -m);
         let ty = clamp_range(h / 2.0 - k * SRC_FACE_CENTRE[1], h + m - k * src, -m);
@@ -126,11 +124,7 @@ impl Layout {
 }
 
 fn clamp_range(v: f32, lo: f32, hi: f32) -> f32 {
-    if lo > hi {
-        (lo + hi) / 2.0
-    } else {
-        v.clamp(lo, hi)
-    }
+    if lo > hi { (lo + hi) / 2.0 } else { v.clamp(lo, hi) }
 }
 
 /// Action units with a displacement basis. One basis field per (AU, side).
@@ -146,16 +140,7 @@ pub enum Au {
     Au15,
 }
 
-pub const ALL_AUS: [Au; 8] = [
-    Au::Au1,
-    Au::Au2,
-    Au::Au4,
-    Au::Au6,
-    Au::Au9,
-    Au::Au12,
-    Au::Au14,
-    Au::Au15,
-];
+pub const ALL_AUS: [Au; 8] = [Au::Au1, Au::Au2, Au::Au4, Au::Au6, Au::Au9, Au::Au12, Au::Au14, Au::Au15];
 
 impl Au {
     pub fn index(self) -> usize {
@@ -181,12 +166,7 @@ pub struct Comp {
 
 fn comp(centre: [f32; 2], dir: [f32; 2], sigma: f32, weight: f32) -> Comp {
     let n = (dir[0] * dir[0] + dir[1] * dir[1]).sqrt().max(1e-6);
-    Comp {
-        centre,
-        dir: [dir[0] / n, dir[1] / n],
-        sigma,
-        weight,
-    }
+    Comp { centre, dir: [dir[0] / n, dir[1] / n], sigma, weight }
 }
 
 fn add(p: [f32; 2], dx: f32, dy: f32) -> [f32; 2] {
@@ -224,17 +204,9 @@ pub fn components(au: Au, left: bool, lm: &[[f32; 2]; 68]) -> Vec<Comp> {
     let lat = if left { 1.0 } else { -1.0 };
     let med = -lat;
     let p = |i: usize| lm[i];
-    let (b_out, b_out2, b_mid, b_in2, b_in) = if left {
-        (26, 25, 24, 23, 22)
-    } else {
-        (17, 18, 19, 20, 21)
-    };
+    let (b_out, b_out2, b_mid, b_in2, b_in) = if left { (26, 25, 24, 23, 22) } else { (17, 18, 19, 20, 21) };
     let (e_in, e_lo_a, e_lo_b) = if left { (42, 47, 46) } else { (39, 40, 41) };
-    let (nose_wing, corner, upper_lip, lower_lip_out) = if left {
-        (35, 54, 52, 55)
-    } else {
-        (31, 48, 50, 59)
-    };
+    let (nose_wing, corner, upper_lip, lower_lip_out) = if left { (35, 54, 52, 55) } else { (31, 48, 50, 59) };
     let up = [0.0, -1.0];
     let down = [0.0, 1.0];
     match au {
@@ -261,45 +233,27 @@ pub fn components(au: Au, left: bool, lm: &[[f32; 2]; 68]) -> Vec<Comp> {
         // Cheek raiser: the cheek below the eye and the lower lid move up.
         Au::Au6 => {
             let lo = mid(p(e_lo_a), p(e_lo_b));
-            vec![
-                comp(add(lo, 0.0, 0.38 * u), [lat * 0.15, -1.0], 0.22 * u, 1.0),
-                comp(lo, up, 0.10 * u, 0.35),
-            ]
+            vec![comp(add(lo, 0.0, 0.38 * u), [lat * 0.15, -1.0], 0.22 * u, 1.0), comp(lo, up, 0.10 * u, 0.35)]
         }
         // Nose wrinkler: nose wings and the sides of the nose up, upper lip slightly up,
         // inner brow slightly down.
         Au::Au9 => vec![
             comp(p(nose_wing), [med * 0.25, -1.0], 0.13 * u, 1.0),
-            comp(
-                mid(p(e_in), p(nose_wing)),
-                [med * 0.15, -1.0],
-                0.13 * u,
-                0.75,
-            ),
+            comp(mid(p(e_in), p(nose_wing)), [med * 0.15, -1.0], 0.13 * u, 0.75),
             comp(p(upper_lip), up, 0.11 * u, 0.45),
             comp(p(b_in), [med * 0.3, 1.0], 0.14 * u, 0.35),
         ],
         // Lip corner puller: the corner up and out, the cheek above it up.
         Au::Au12 => vec![
             comp(p(corner), [lat * 0.75, -0.65], 0.19 * u, 1.0),
-            comp(
-                add(p(corner), lat * 0.12 * u, -0.32 * u),
-                [lat * 0.3, -1.0],
-                0.24 * u,
-                0.45,
-            ),
+            comp(add(p(corner), lat * 0.12 * u, -0.32 * u), [lat * 0.3, -1.0], 0.24 * u, 0.45),
         ],
         // Dimpler: the corner is tightened and drawn back into the cheek; in the image the
         // corner shifts slightly out/up while the cheek just lateral to it is pulled inwards
         // (towards the corner), which forms the dimple.
         Au::Au14 => vec![
             comp(p(corner), [lat * 0.6, -0.25], 0.09 * u, 0.7),
-            comp(
-                add(p(corner), lat * 0.22 * u, -0.02 * u),
-                [med, 0.0],
-                0.10 * u,
-                0.8,
-            ),
+            comp(add(p(corner), lat * 0.22 * u, -0.02 * u), [med, 0.0], 0.10 * u, 0.8),
         ],
         // Lip corner depressor: corner down (slightly out), lower lip side and chin below it down.
         Au::Au15 => vec![
@@ -355,12 +309,7 @@ impl Bases {
         let y0 = (y0.floor() as i32).clamp(0, height - 1);
         let x1 = (x1.ceil() as i32).clamp(x0 + 1, width);
         let y1 = (y1.ceil() as i32).clamp(y0 + 1, height);
-        let roi = Roi {
-            x0,
-            y0,
-            w: x1 - x0,
-            h: y1 - y0,
-        };
+        let roi = Roi { x0, y0, w: x1 - x0, h: y1 - y0 };
         let mut fields = Vec::with_capacity(BASIS_COUNT);
         let mut boxes = Vec::with_capacity(BASIS_COUNT);
         for cs in &comps {
@@ -392,12 +341,7 @@ impl Bases {
                 for i in 0..roi.w {
                     let v = f[(j * roi.w + i) as usize];
                     if v[0] * v[0] + v[1] * v[1] > 1e-8 {
-                        bx = [
-                            bx[0].min(i),
-                            bx[1].min(j),
-                            bx[2].max(i + 1),
-                            bx[3].max(j + 1),
-                        ];
+                        bx = [bx[0].min(i), bx[1].min(j), bx[2].max(i + 1), bx[3].max(j + 1)];
                     }
                 }
             }
@@ -431,10 +375,7 @@ pub fn sample(field: &[[f32; 2]], roi: &Roi, x: f32, y: f32) -> [f32; 2] {
     let d = field[i00 + w + 1];
     let top = [a[0] + (b[0] - a[0]) * ax, a[1] + (b[1] - a[1]) * ax];
     let bot = [c[0] + (d[0] - c[0]) * ax, c[1] + (d[1] - c[1]) * ax];
-    [
-        top[0] + (bot[0] - top[0]) * ay,
-        top[1] + (bot[1] - top[1]) * ay,
-    ]
+    [top[0] + (bot[0] - top[0]) * ay, top[1] + (bot[1] - top[1]) * ay]
 }
 
 /// Eyelid geometry of one eye for blinks, in neutral frame pixels.
@@ -455,29 +396,14 @@ pub struct Eye {
 impl Eye {
     /// `left`: subject's left eye (landmarks 42-47) else subject's right eye (36-41).
     pub fn new(lm: &[[f32; 2]; 68], left: bool) -> Eye {
-        let (c0, u0, u1, c1, l1, l0) = if left {
-            (42, 43, 44, 45, 46, 47)
-        } else {
-            (36, 37, 38, 39, 40, 41)
-        };
+        let (c0, u0, u1, c1, l1, l0) = if left { (42, 43, 44, 45, 46, 47) } else { (36, 37, 38, 39, 40, 41) };
         let upper = [lm[c0], lm[u0], lm[u1], lm[c1]];
         let lower = [lm[c0], lm[l0], lm[l1], lm[c1]];
         let width = (lm[c1][0] - lm[c0][0]).abs();
         let hlid = 0.32 * width;
         let ymin = upper.iter().map(|p| p[1]).fold(f32::MAX, f32::min) - hlid;
         let ymax = lower.iter().map(|p| p[1]).fold(f32::MIN, f32::max);
-        Eye {
-            upper,
-            lower,
-            hlid,
-            bbox: [
-                lm[c0][0].min(lm[c1][0]),
-                lm[c0][0].max(lm[c1][0]),
-                ymin,
-                ymax,
-            ],
-            upper_idx: [u0, u1],
-        }
+        Eye { upper, lower, hlid, bbox: [lm[c0][0].min(lm[c1][0]), lm[c0][0].max(lm[c1][0]), ymin, ymax], upper_idx: [u0, u1] }
     }
 
     fn interp(curve: &[[f32; 2]; 4], x: f32) -> f32 {
@@ -487,11 +413,7 @@ impl Eye {
         for s in 0..3 {
             let (a, b) = (curve[s], curve[s + 1]);
             if x <= b[0] {
-                let t = if b[0] > a[0] {
-                    (x - a[0]) / (b[0] - a[0])
-                } else {
-                    0.0
-                };
+                let t = if b[0] > a[0] { (x - a[0]) / (b[0] - a[0]) } else { 0.0 };
                 return a[1] + t * (b[1] - a[1]);
             }
         }

@@ -29,10 +29,7 @@ pub const TRUTH_HEADER: [&str; 12] = [
 /// Writes `events` as CSV with [`TRUTH_HEADER`]; frames are 1-based, times in ms with 3
 /// decimals, amplitude in px with 3 decimals.
 pub fn write_truth_csv(path: &Path, events: &[TruthEvent]) -> Result<(), SynthError> {
-    let csv_err = |source| SynthError::Csv {
-        path: path.to_path_buf(),
-        source,
-    };
+    let csv_err = |source| SynthError::Csv { path: path.to_path_buf(), source };
     let mut w = csv::Writer::from_path(path).map_err(csv_err)?;
     w.write_record(TRUTH_HEADER).map_err(csv_err)?;
     for e in events {
@@ -52,32 +49,20 @@ pub fn write_truth_csv(path: &Path, events: &[TruthEvent]) -> Result<(), SynthEr
         ])
         .map_err(csv_err)?;
     }
-    w.flush().map_err(|source| SynthError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    w.flush().map_err(|source| SynthError::Io { path: path.to_path_buf(), source })?;
     Ok(())
 }
 
 /// Reads a truth CSV written by [`write_truth_csv`] (columns located by name; `side` is taken
 /// from an `L`/`R` prefix of `aus`).
 pub fn read_truth_csv(path: &Path) -> Result<Vec<TruthEvent>, SynthError> {
-    let csv_err = |source| SynthError::Csv {
-        path: path.to_path_buf(),
-        source,
-    };
-    let bad = |detail: String| SynthError::TruthFormat {
-        path: path.to_path_buf(),
-        detail,
-    };
+    let csv_err = |source| SynthError::Csv { path: path.to_path_buf(), source };
+    let bad = |detail: String| SynthError::TruthFormat { path: path.to_path_buf(), detail };
     let mut r = csv::Reader::from_path(path).map_err(csv_err)?;
     let headers = r.headers().map_err(csv_err)?.clone();
     let mut col = [0usize; 12];
     for (k, name) in TRUTH_HEADER.iter().enumerate() {
-        col[k] = headers
-            .iter()
-            .position(|h| h.trim() == *name)
-            .ok_or_else(|| bad(format!("missing column '{name}'")))?;
+        col[k] = headers.iter().position(|h| h.trim() == *name).ok_or_else(|| bad(format!("missing column '{name}'")))?;
     }
     let mut out = Vec::new();
     for (row, rec) in r.records().enumerate() {
@@ -85,22 +70,15 @@ pub fn read_truth_csv(path: &Path) -> Result<Vec<TruthEvent>, SynthError> {
         let line = row + 2;
         let field = |k: usize| rec.get(col[k]).unwrap_or("").trim();
         fn num<T: std::str::FromStr>(s: &str, name: &str, line: usize) -> Result<T, String> {
-            s.parse::<T>()
-                .map_err(|_| format!("line {line}: column '{name}' has a bad value '{s}'"))
+            s.parse::<T>().map_err(|_| format!("line {line}: column '{name}' has a bad value '{s}'"))
         }
-        let n = |k: usize| -> Result<f64, SynthError> {
-            num::<f64>(field(k), TRUTH_HEADER[k], line).map_err(bad)
-        };
-        let f = |k: usize| -> Result<u64, SynthError> {
-            num::<u64>(field(k), TRUTH_HEADER[k], line).map_err(bad)
-        };
+        let n = |k: usize| -> Result<f64, SynthError> { num::<f64>(field(k), TRUTH_HEADER[k], line).map_err(bad) };
+        let f = |k: usize| -> Result<u64, SynthError> { num::<u64>(field(k), TRUTH_HEADER[k], line).map_err(bad) };
         let aus = field(9).to_string();
         let side = aus.chars().next().filter(|c| *c == 'L' || *c == 'R');
         out.push(TruthEvent {
             event_id: num::<u32>(field(0), "event_id", line).map_err(bad)?,
-            kind: field(1)
-                .parse::<EventKind>()
-                .map_err(|e| bad(format!("line {line}: {e}")))?,
+            kind: field(1).parse::<EventKind>().map_err(|e| bad(format!("line {line}: {e}")))?,
             onset_frame: f(2)?,
             apex_frame: f(3)?,
             offset_frame: f(4)?,
@@ -108,9 +86,7 @@ pub fn read_truth_csv(path: &Path) -> Result<Vec<TruthEvent>, SynthError> {
             apex_ms: n(6)?,
             offset_ms: n(7)?,
             duration_ms: n(8)?,
-            emotion: field(10)
-                .parse()
-                .map_err(|e| bad(format!("line {line}: {e}")))?,
+            emotion: field(10).parse().map_err(|e| bad(format!("line {line}: {e}")))?,
             amplitude_px: n(11)? as f32,
             aus,
             side,
@@ -146,24 +122,13 @@ fn fourcc(code: &str) -> Result<i32, SynthError> {
 
 /// Opens a writer for `path`, choosing the codec from the extension: `.mp4`/`.m4v`/`.mov`/`.mkv`
 /// -> `avc1` (H.264), falling back to `mp4v`; `.avi` -> `MJPG`. Returns the writer and the FourCC used.
-pub fn open_writer(
-    path: &Path,
-    fps: f64,
-    width: i32,
-    height: i32,
-) -> Result<(VideoWriter, String), SynthError> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase())
-        .unwrap_or_default();
+pub fn open_writer(path: &Path, fps: f64, width: i32, height: i32) -> Result<(VideoWriter, String), SynthError> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).unwrap_or_default();
     let candidates: &[&str] = match ext.as_str() {
         "mp4" | "m4v" | "mov" | "mkv" => &["avc1", "mp4v"],
         "avi" => &["MJPG"],
         _ => {
-            return Err(SynthError::VideoFormat {
-                path: path.to_path_buf(),
-            });
+            return Err(SynthError::VideoFormat { path: path.to_path_buf() });
         }
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -210,16 +175,14 @@ pub fn write_video(
         let t0 = Instant::now();
         let frame = face.render(i)?;
         render_s += t0.elapsed().as_secs_f64();
-        writer.write(&frame).map_err(|e| SynthError::VideoOpen {
-            path: video.to_path_buf(),
-            detail: format!("writing frame {}: {e}", i + 1),
-        })?;
+        writer
+            .write(&frame)
+            .map_err(|e| SynthError::VideoOpen { path: video.to_path_buf(), detail: format!("writing frame {}: {e}", i + 1) })?;
         progress(i + 1, total);
     }
-    writer.release().map_err(|e| SynthError::VideoOpen {
-        path: video.to_path_buf(),
-        detail: format!("finishing the file: {e}"),
-    })?;
+    writer
+        .release()
+        .map_err(|e| SynthError::VideoOpen { path: video.to_path_buf(), detail: format!("finishing the file: {e}") })?;
     write_truth_csv(truth, face.truth())?;
     let events = face.truth();
     Ok(SynthSummary {
@@ -233,11 +196,7 @@ pub fn write_video(
         micro_events: events.iter().filter(|e| e.kind == EventKind::Micro).count(),
         macro_events: events.iter().filter(|e| e.kind == EventKind::Macro).count(),
         blinks: face.blinks().len(),
-        render_ms_per_frame: if total > 0 {
-            render_s * 1000.0 / total as f64
-        } else {
-            0.0
-        },
+        render_ms_per_frame: if total > 0 { render_s * 1000.0 / total as f64 } else { 0.0 },
         elapsed_s: start.elapsed().as_secs_f64(),
     })
 }

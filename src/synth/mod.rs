@@ -42,8 +42,7 @@ pub use plan::HeadPose;
 use face::{Bases, Eye, Layout, MARGIN};
 use plan::{Blink, HeadMotion, PlannedEvent};
 
-const ASTRONAUT_PNG: &[u8] =
-    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png"));
+const ASTRONAUT_PNG: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/astronaut.png"));
 const SALT_NOISE: u64 = 0x6E6F_6973_6521_0001;
 /// Entries of the Gaussian quantile table (12 random bits per sample: small enough to stay in
 /// L1 cache, tails to +-3.5 sigma).
@@ -118,9 +117,7 @@ impl FromStr for Emotion {
             "negative" => Ok(Emotion::Negative),
             "positive" => Ok(Emotion::Positive),
             "surprise" => Ok(Emotion::Surprise),
-            other => Err(format!(
-                "unknown emotion '{other}' (expected negative, positive or surprise)"
-            )),
+            other => Err(format!("unknown emotion '{other}' (expected negative, positive or surprise)")),
         }
     }
 }
@@ -165,13 +162,7 @@ pub enum SynthError {
         "cannot fit {micro} micro + {macro_} macro events into {seconds} s at {fps} fps: they need at least \
          {needed_s:.2} s (1.5 s lead-in, >= 1 s between events, 0.5 s tail); use more --seconds or fewer --events"
     )]
-    TooManyEvents {
-        micro: usize,
-        macro_: usize,
-        seconds: f64,
-        fps: f64,
-        needed_s: f64,
-    },
+    TooManyEvents { micro: usize, macro_: usize, seconds: f64, fps: f64, needed_s: f64 },
     #[error("OpenCV failed while {context}: {source}")]
     OpenCv {
         context: String,
@@ -204,10 +195,7 @@ pub(crate) trait CvContext<T> {
 
 impl<T> CvContext<T> for opencv::Result<T> {
     fn cv(self, context: &str) -> Result<T, SynthError> {
-        self.map_err(|source| SynthError::OpenCv {
-            context: context.to_string(),
-            source,
-        })
+        self.map_err(|source| SynthError::OpenCv { context: context.to_string(), source })
     }
 }
 
@@ -260,10 +248,7 @@ impl SynthSpec {
 fn validate(spec: &SynthSpec) -> Result<u64, SynthError> {
     let bad = |m: String| Err(SynthError::Spec(m));
     if !(32..=8192).contains(&spec.width) || !(32..=8192).contains(&spec.height) {
-        return bad(format!(
-            "frame size {}x{} must be between 32 and 8192 on each side",
-            spec.width, spec.height
-        ));
+        return bad(format!("frame size {}x{} must be between 32 and 8192 on each side", spec.width, spec.height));
     }
     if !(spec.fps.is_finite() && spec.fps > 0.0 && spec.fps <= 1000.0) {
         return bad(format!("fps must be > 0 and <= 1000, got {}", spec.fps));
@@ -272,23 +257,14 @@ fn validate(spec: &SynthSpec) -> Result<u64, SynthError> {
         return bad(format!("seconds must be > 0, got {}", spec.seconds));
     }
     if !(spec.noise_sigma.is_finite() && (0.0..=64.0).contains(&spec.noise_sigma)) {
-        return bad(format!(
-            "noise_sigma must be between 0 and 64 (8-bit levels), got {}",
-            spec.noise_sigma
-        ));
+        return bad(format!("noise_sigma must be between 0 and 64 (8-bit levels), got {}", spec.noise_sigma));
     }
     let frames = (spec.seconds * spec.fps).round();
     if frames < 1.0 {
-        return bad(format!(
-            "{} s at {} fps is less than one frame",
-            spec.seconds, spec.fps
-        ));
+        return bad(format!("{} s at {} fps is less than one frame", spec.seconds, spec.fps));
     }
     if frames > 1.0e8 {
-        return bad(format!(
-            "{} s at {} fps is too many frames ({frames})",
-            spec.seconds, spec.fps
-        ));
+        return bad(format!("{} s at {} fps is too many frames ({frames})", spec.seconds, spec.fps));
     }
     Ok(frames as u64)
 }
@@ -303,13 +279,8 @@ fn normal_quantile(p: f64) -> f64 {
         -3.066479806614716e+01,
         2.506628277459239e+00,
     ];
-    const B: [f64; 5] = [
-        -5.447609879822406e+01,
-        1.615858368580409e+02,
-        -1.556989798598866e+02,
-        6.680131188771972e+01,
-        -1.328068155288572e+01,
-    ];
+    const B: [f64; 5] =
+        [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01];
     const C: [f64; 6] = [
         -7.784894002430293e-03,
         -3.223964580411365e-01,
@@ -318,12 +289,7 @@ fn normal_quantile(p: f64) -> f64 {
         4.374664141464968e+00,
         2.938163982698783e+00,
     ];
-    const D: [f64; 4] = [
-        7.784695709041462e-03,
-        3.224671290700398e-01,
-        2.445134137142996e+00,
-        3.754408661907416e+00,
-    ];
+    const D: [f64; 4] = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00];
     let tail = |q: f64| {
         (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
             / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
@@ -349,12 +315,8 @@ impl SyntheticFace {
         let layout = Layout::new(w, h);
 
         let buf = core::Vector::<u8>::from_slice(ASTRONAUT_PNG);
-        let src = imgcodecs::imdecode(&buf, imgcodecs::IMREAD_COLOR)
-            .cv("decoding the embedded assets/astronaut.png")?;
-        if src.cols() != face::SRC_SIZE
-            || src.rows() != face::SRC_SIZE
-            || src.typ() != core::CV_8UC3
-        {
+        let src = imgcodecs::imdecode(&buf, imgcodecs::IMREAD_COLOR).cv("decoding the embedded assets/astronaut.png")?;
+        if src.cols() != face::SRC_SIZE || src.rows() != face::SRC_SIZE || src.typ() != core::CV_8UC3 {
             return Err(SynthError::Spec(format!(
                 "embedded assets/astronaut.png decoded to {}x{} type {}, expected 512x512 BGR",
                 src.cols(),
@@ -363,11 +325,9 @@ impl SyntheticFace {
             )));
         }
         let m = MARGIN as f64;
-        let affine = Mat::from_slice_2d(&[
-            [layout.k as f64, 0.0, layout.tx as f64 + m],
-            [0.0, layout.k as f64, layout.ty as f64 + m],
-        ])
-        .cv("building the placement matrix")?;
+        let affine =
+            Mat::from_slice_2d(&[[layout.k as f64, 0.0, layout.tx as f64 + m], [0.0, layout.k as f64, layout.ty as f64 + m]])
+                .cv("building the placement matrix")?;
         let mut canvas = Mat::default();
         imgproc::warp_affine(
             &src,
@@ -404,23 +364,11 @@ impl SyntheticFace {
                 }
                 peak = peak.max((dx * dx + dy * dy).sqrt());
             }
-            let scale = if peak > 0.0 {
-                e.truth.amplitude_px / peak
-            } else {
-                0.0
-            };
-            e.components = e
-                .raw_components
-                .iter()
-                .map(|&(b, c)| (b, c * scale))
-                .collect();
+            let scale = if peak > 0.0 { e.truth.amplitude_px / peak } else { 0.0 };
+            e.components = e.raw_components.iter().map(|&(b, c)| (b, c * scale)).collect();
         }
         let truth = events.iter().map(|e| e.truth.clone()).collect();
-        let blinks = if spec.blinks {
-            plan::plan_blinks(&spec, frame_count, &events)
-        } else {
-            Vec::new()
-        };
+        let blinks = if spec.blinks { plan::plan_blinks(&spec, frame_count, &events) } else { Vec::new() };
         let blink_ranges = blinks.iter().map(|b| (b.start + 2, b.end)).collect();
         let head = HeadMotion::new(&spec);
 
@@ -434,10 +382,8 @@ impl SyntheticFace {
         } else {
             Vec::new()
         };
-        let map_x = Mat::new_rows_cols_with_default(h, w, core::CV_32FC1, Scalar::all(0.0))
-            .cv("allocating map_x")?;
-        let map_y = Mat::new_rows_cols_with_default(h, w, core::CV_32FC1, Scalar::all(0.0))
-            .cv("allocating map_y")?;
+        let map_x = Mat::new_rows_cols_with_default(h, w, core::CV_32FC1, Scalar::all(0.0)).cv("allocating map_x")?;
+        let map_y = Mat::new_rows_cols_with_default(h, w, core::CV_32FC1, Scalar::all(0.0)).cv("allocating map_y")?;
         let field = vec![[0.0f32; 2]; bases.roi.len()];
         Ok(SyntheticFace {
             spec,
@@ -520,10 +466,7 @@ impl SyntheticFace {
 
     /// Eyelid closure in [0, 1] at 0-based frame `index` (0 = open).
     pub fn blink_closure(&self, index: u64) -> f32 {
-        self.blinks
-            .iter()
-            .map(|b| b.closure(index))
-            .fold(0.0, f32::max)
+        self.blinks.iter().map(|b| b.closure(index)).fold(0.0, f32::max)
     }
 
     /// Basis coefficients of the expression at `index` (empty when no event is active).
@@ -554,10 +497,7 @@ impl SyntheticFace {
         let (s, c) = pose.angle.sin_cos();
         let [cx, cy] = self.face_centre;
         let (dx, dy) = (p[0] - cx, p[1] - cy);
-        [
-            cx + pose.scale * (c * dx - s * dy) + pose.tx,
-            cy + pose.scale * (s * dx + c * dy) + pose.ty,
-        ]
+        [cx + pose.scale * (c * dx - s * dy) + pose.tx, cy + pose.scale * (s * dx + c * dy) + pose.ty]
     }
 
     /// Inverse head transform as an affine map: p = A x + b, returned as [a00, a01, b0, a10, a11, b1].
@@ -567,14 +507,7 @@ impl SyntheticFace {
         let (a00, a01, a10, a11) = (c * inv, s * inv, -s * inv, c * inv);
         let [cx, cy] = self.face_centre;
         let (ox, oy) = (cx + pose.tx, cy + pose.ty);
-        [
-            a00,
-            a01,
-            cx - (a00 * ox + a01 * oy),
-            a10,
-            a11,
-            cy - (a10 * ox + a11 * oy),
-        ]
+        [a00, a01, cx - (a00 * ox + a01 * oy), a10, a11, cy - (a10 * ox + a11 * oy)]
     }
 
     /// The true 68 iBUG landmarks of rendered frame `index` in frame pixels (blink, expression
@@ -638,10 +571,8 @@ impl SyntheticFace {
     /// the AU regions.
     pub fn expression_displacement(&self, index: u64) -> Result<(Mat, Mat), SynthError> {
         let (w, h) = (self.spec.width, self.spec.height);
-        let mut u = Mat::new_rows_cols_with_default(h, w, core::CV_32FC1, Scalar::all(0.0))
-            .cv("allocating u")?;
-        let mut v = Mat::new_rows_cols_with_default(h, w, core::CV_32FC1, Scalar::all(0.0))
-            .cv("allocating v")?;
+        let mut u = Mat::new_rows_cols_with_default(h, w, core::CV_32FC1, Scalar::all(0.0)).cv("allocating u")?;
+        let mut v = Mat::new_rows_cols_with_default(h, w, core::CV_32FC1, Scalar::all(0.0)).cv("allocating v")?;
         let comps = self.active_components(index);
         if comps.is_empty() {
             return Ok((u, v));
@@ -657,11 +588,7 @@ impl SyntheticFace {
                 let (xf, yf) = (x as f32, y as f32);
                 let px = a[0] * xf + a[1] * yf + a[2];
                 let py = a[3] * xf + a[4] * yf + a[5];
-                if px < roi.x0 as f32
-                    || py < roi.y0 as f32
-                    || px >= (roi.x0 + roi.w) as f32
-                    || py >= (roi.y0 + roi.h) as f32
-                {
+                if px < roi.x0 as f32 || py < roi.y0 as f32 || px >= (roi.x0 + roi.w) as f32 || py >= (roi.y0 + roi.h) as f32 {
                     continue;
                 }
                 let d = self.displacement_at(&comps, [px, py]);
@@ -692,12 +619,7 @@ impl SyntheticFace {
         let mut bx = [roi.w, roi.h, 0, 0];
         for &(b, _) in &comps {
             let o = self.bases.boxes[b];
-            bx = [
-                bx[0].min(o[0]),
-                bx[1].min(o[1]),
-                bx[2].max(o[2]),
-                bx[3].max(o[3]),
-            ];
+            bx = [bx[0].min(o[0]), bx[1].min(o[1]), bx[2].max(o[2]), bx[3].max(o[3])];
         }
         {
             let field = &mut self.field;

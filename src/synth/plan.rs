@@ -33,85 +33,24 @@ struct Pattern {
     one_sided: bool,
 }
 
-const P_12: Pattern = Pattern {
-    name: "12",
-    aus: &[(Au::Au12, 1.0)],
-    emotion: Emotion::Positive,
-    one_sided: false,
-};
-const P_6_12: Pattern = Pattern {
-    name: "6+12",
-    aus: &[(Au::Au6, 0.6), (Au::Au12, 1.0)],
-    emotion: Emotion::Positive,
-    one_sided: false,
-};
-const P_1_2: Pattern = Pattern {
-    name: "1+2",
-    aus: &[(Au::Au1, 1.0), (Au::Au2, 1.0)],
-    emotion: Emotion::Surprise,
-    one_sided: false,
-};
-const P_4: Pattern = Pattern {
-    name: "4",
-    aus: &[(Au::Au4, 1.0)],
-    emotion: Emotion::Negative,
-    one_sided: false,
-};
-const P_9: Pattern = Pattern {
-    name: "9",
-    aus: &[(Au::Au9, 1.0)],
-    emotion: Emotion::Negative,
-    one_sided: false,
-};
-const P_4_9: Pattern = Pattern {
-    name: "4+9",
-    aus: &[(Au::Au4, 0.8), (Au::Au9, 1.0)],
-    emotion: Emotion::Negative,
-    one_sided: false,
-};
-const P_14: Pattern = Pattern {
-    name: "14",
-    aus: &[(Au::Au14, 1.0)],
-    emotion: Emotion::Negative,
-    one_sided: false,
-};
-const P_15: Pattern = Pattern {
-    name: "15",
-    aus: &[(Au::Au15, 1.0)],
-    emotion: Emotion::Negative,
-    one_sided: false,
-};
+const P_12: Pattern = Pattern { name: "12", aus: &[(Au::Au12, 1.0)], emotion: Emotion::Positive, one_sided: false };
+const P_6_12: Pattern =
+    Pattern { name: "6+12", aus: &[(Au::Au6, 0.6), (Au::Au12, 1.0)], emotion: Emotion::Positive, one_sided: false };
+const P_1_2: Pattern =
+    Pattern { name: "1+2", aus: &[(Au::Au1, 1.0), (Au::Au2, 1.0)], emotion: Emotion::Surprise, one_sided: false };
+const P_4: Pattern = Pattern { name: "4", aus: &[(Au::Au4, 1.0)], emotion: Emotion::Negative, one_sided: false };
+const P_9: Pattern = Pattern { name: "9", aus: &[(Au::Au9, 1.0)], emotion: Emotion::Negative, one_sided: false };
+const P_4_9: Pattern =
+    Pattern { name: "4+9", aus: &[(Au::Au4, 0.8), (Au::Au9, 1.0)], emotion: Emotion::Negative, one_sided: false };
+const P_14: Pattern = Pattern { name: "14", aus: &[(Au::Au14, 1.0)], emotion: Emotion::Negative, one_sided: false };
+const P_15: Pattern = Pattern { name: "15", aus: &[(Au::Au15, 1.0)], emotion: Emotion::Negative, one_sided: false };
 
 const fn one_sided(p: Pattern) -> Pattern {
-    Pattern {
-        one_sided: true,
-        ..p
-    }
+    Pattern { one_sided: true, ..p }
 }
 
-const MICRO_DECK: [Pattern; 10] = [
-    P_1_2,
-    P_4,
-    P_9,
-    P_4_9,
-    P_12,
-    P_6_12,
-    P_14,
-    P_15,
-    one_sided(P_12),
-    one_sided(P_14),
-];
-const MACRO_DECK: [Pattern; 9] = [
-    P_6_12,
-    P_12,
-    P_1_2,
-    P_4_9,
-    P_4,
-    P_15,
-    P_9,
-    P_14,
-    one_sided(P_12),
-];
+const MICRO_DECK: [Pattern; 10] = [P_1_2, P_4, P_9, P_4_9, P_12, P_6_12, P_14, P_15, one_sided(P_12), one_sided(P_14)];
+const MACRO_DECK: [Pattern; 9] = [P_6_12, P_12, P_1_2, P_4_9, P_4, P_15, P_9, P_14, one_sided(P_12)];
 
 /// A planned expression event: the truth row plus what the renderer needs.
 #[derive(Debug, Clone)]
@@ -194,9 +133,7 @@ pub fn plan_events(spec: &SynthSpec, frame_count: u64) -> Result<Vec<PlannedEven
         )));
     }
     let macro_min = ((MACRO_MS.0 * fps / 1000.0) - 1e-9).ceil().max(2.0) as u64;
-    let macro_max = ((MACRO_MS.1 * fps / 1000.0) + 1e-9)
-        .floor()
-        .max(macro_min as f64) as u64;
+    let macro_max = ((MACRO_MS.1 * fps / 1000.0) + 1e-9).floor().max(macro_min as f64) as u64;
 
     let mut kinds: Vec<EventKind> = std::iter::repeat_n(EventKind::Micro, spec.micro_events)
         .chain(std::iter::repeat_n(EventKind::Macro, spec.macro_events))
@@ -220,11 +157,8 @@ pub fn plan_events(spec: &SynthSpec, frame_count: u64) -> Result<Vec<PlannedEven
     let gap = frames_ceil(GAP_S, fps);
     let tail = frames_ceil(TAIL_S, fps);
     // The minimum over all possible duration draws, so that success does not depend on the seed.
-    let min_total: u64 = lead
-        + tail
-        + gap * (n as u64 - 1)
-        + spec.micro_events as u64 * micro_min
-        + spec.macro_events as u64 * macro_min;
+    let min_total: u64 =
+        lead + tail + gap * (n as u64 - 1) + spec.micro_events as u64 * micro_min + spec.macro_events as u64 * macro_min;
     let total: u64 = lead + tail + gap * (n as u64 - 1) + durations.iter().sum::<u64>();
     let last = frame_count.saturating_sub(1);
     if min_total > last {
@@ -242,11 +176,7 @@ pub fn plan_events(spec: &SynthSpec, frame_count: u64) -> Result<Vec<PlannedEven
     while excess > 0 {
         let mut best: Option<usize> = None;
         for (j, d) in durations.iter().enumerate() {
-            let min = if kinds[j] == EventKind::Micro {
-                micro_min
-            } else {
-                macro_min
-            };
+            let min = if kinds[j] == EventKind::Micro { micro_min } else { macro_min };
             if *d > min && best.is_none_or(|b| *d > durations[b]) {
                 best = Some(j);
             }
@@ -264,10 +194,7 @@ pub fn plan_events(spec: &SynthSpec, frame_count: u64) -> Result<Vec<PlannedEven
     // Distribute the slack over the n+1 spaces with Dirichlet(1) weights.
     let weights: Vec<f64> = (0..=n).map(|_| -(1.0 - rng.random::<f64>()).ln()).collect();
     let wsum: f64 = weights.iter().sum();
-    let alloc: Vec<u64> = weights
-        .iter()
-        .map(|w| ((slack as f64) * w / wsum).floor() as u64)
-        .collect();
+    let alloc: Vec<u64> = weights.iter().map(|w| ((slack as f64) * w / wsum).floor() as u64).collect();
 
     let mut micro_deck: Vec<Pattern> = Vec::new();
     let mut macro_deck: Vec<Pattern> = Vec::new();
@@ -301,22 +228,12 @@ pub fn plan_events(spec: &SynthSpec, frame_count: u64) -> Result<Vec<PlannedEven
         };
         let apex = (hold_start + hold_end) / 2;
         let (amp_lo, amp_hi, pattern) = match kind {
-            EventKind::Micro => (
-                MICRO_AMP.0,
-                MICRO_AMP.1,
-                draw(&mut micro_deck, &MICRO_DECK, &mut rng),
-            ),
-            EventKind::Macro => (
-                MACRO_AMP.0,
-                MACRO_AMP.1,
-                draw(&mut macro_deck, &MACRO_DECK, &mut rng),
-            ),
+            EventKind::Micro => (MICRO_AMP.0, MICRO_AMP.1, draw(&mut micro_deck, &MICRO_DECK, &mut rng)),
+            EventKind::Macro => (MACRO_AMP.0, MACRO_AMP.1, draw(&mut macro_deck, &MACRO_DECK, &mut rng)),
         };
         let amplitude = (rng.random_range(amp_lo..=amp_hi) * 100.0).round() / 100.0;
         let left_side: bool = rng.random();
-        let side = pattern
-            .one_sided
-            .then_some(if left_side { 'L' } else { 'R' });
+        let side = pattern.one_sided.then_some(if left_side { 'L' } else { 'R' });
         let ms = |i: u64| i as f64 * 1000.0 / fps;
         let truth = TruthEvent {
             event_id: j as u32 + 1,
@@ -338,11 +255,7 @@ pub fn plan_events(spec: &SynthSpec, frame_count: u64) -> Result<Vec<PlannedEven
     }
 
     // Make sure there is at least one one-sided micro-expression when there are 3 or more.
-    if spec.micro_events >= 3
-        && !events
-            .iter()
-            .any(|e| e.0.kind == EventKind::Micro && e.5.one_sided)
-    {
+    if spec.micro_events >= 3 && !events.iter().any(|e| e.0.kind == EventKind::Micro && e.5.one_sided) {
         let pick = events
             .iter()
             .rposition(|e| e.0.kind == EventKind::Micro && matches!(e.5.name, "12" | "14" | "15"))
@@ -362,34 +275,24 @@ pub fn plan_events(spec: &SynthSpec, frame_count: u64) -> Result<Vec<PlannedEven
 
     Ok(events
         .into_iter()
-        .map(
-            |(mut truth, onset, hold_start, hold_end, offset, pattern)| {
-                let sides: &[bool] = match truth.side {
-                    Some('L') => &[true],
-                    Some(_) => &[false],
-                    None => &[false, true],
-                };
-                truth.aus = match truth.side {
-                    Some(s) => format!("{s}{}", pattern.name),
-                    None => pattern.name.to_string(),
-                };
-                let mut raw = Vec::new();
-                for &(au, w) in pattern.aus {
-                    for &left in sides {
-                        raw.push((basis_index(au, left), w));
-                    }
+        .map(|(mut truth, onset, hold_start, hold_end, offset, pattern)| {
+            let sides: &[bool] = match truth.side {
+                Some('L') => &[true],
+                Some(_) => &[false],
+                None => &[false, true],
+            };
+            truth.aus = match truth.side {
+                Some(s) => format!("{s}{}", pattern.name),
+                None => pattern.name.to_string(),
+            };
+            let mut raw = Vec::new();
+            for &(au, w) in pattern.aus {
+                for &left in sides {
+                    raw.push((basis_index(au, left), w));
                 }
-                PlannedEvent {
-                    truth,
-                    onset,
-                    hold_start,
-                    hold_end,
-                    offset,
-                    raw_components: raw,
-                    components: Vec::new(),
-                }
-            },
-        )
+            }
+            PlannedEvent { truth, onset, hold_start, hold_end, offset, raw_components: raw, components: Vec::new() }
+        })
         .collect())
 }
 
@@ -416,12 +319,7 @@ pub fn plan_blinks(spec: &SynthSpec, frame_count: u64, events: &[PlannedEvent]) 
         }
         let peak = (start + ((len as f64) * 0.4).round() as u64).clamp(start + 1, end - 1);
         let depth = rng.random_range(0.85..=1.0);
-        blinks.push(Blink {
-            start,
-            peak,
-            end,
-            depth,
-        });
+        blinks.push(Blink { start, peak, end, depth });
         t_s = end as f64 / fps + rng.random_range(2.0..6.0);
     }
     blinks
@@ -447,12 +345,7 @@ pub struct HeadPose {
 }
 
 impl HeadPose {
-    pub const IDENTITY: HeadPose = HeadPose {
-        tx: 0.0,
-        ty: 0.0,
-        angle: 0.0,
-        scale: 1.0,
-    };
+    pub const IDENTITY: HeadPose = HeadPose { tx: 0.0, ty: 0.0, angle: 0.0, scale: 1.0 };
 }
 
 impl HeadMotion {
@@ -467,27 +360,14 @@ impl HeadMotion {
             let p1 = rng.random_range(0.0..std::f64::consts::TAU);
             terms[k] = [(amp * 0.65, f0, p0), (amp * 0.35, f1, p1)];
         }
-        HeadMotion {
-            enabled: spec.head_motion,
-            terms,
-        }
+        HeadMotion { enabled: spec.head_motion, terms }
     }
 
     pub fn pose(&self, t_s: f64) -> HeadPose {
         if !self.enabled {
             return HeadPose::IDENTITY;
         }
-        let v = |k: usize| {
-            self.terms[k]
-                .iter()
-                .map(|(a, f, p)| a * (std::f64::consts::TAU * f * t_s + p).sin())
-                .sum::<f64>()
-        };
-        HeadPose {
-            tx: v(0) as f32,
-            ty: v(1) as f32,
-            angle: v(2) as f32,
-            scale: v(3).exp() as f32,
-        }
+        let v = |k: usize| self.terms[k].iter().map(|(a, f, p)| a * (std::f64::consts::TAU * f * t_s + p).sin()).sum::<f64>();
+        HeadPose { tx: v(0) as f32, ty: v(1) as f32, angle: v(2) as f32, scale: v(3).exp() as f32 }
     }
 }

@@ -7,12 +7,7 @@ use opencv::videoio::{self, VideoCapture};
 use super::*;
 
 fn quiet(spec: SynthSpec) -> SynthSpec {
-    SynthSpec {
-        noise_sigma: 0.0,
-        head_motion: false,
-        blinks: false,
-        ..spec
-    }
+    SynthSpec { noise_sigma: 0.0, head_motion: false, blinks: false, ..spec }
 }
 
 fn bytes(m: &Mat) -> Vec<u8> {
@@ -24,20 +19,13 @@ fn f32s(m: &Mat) -> Vec<f32> {
 }
 
 fn max_mag(u: &Mat, v: &Mat) -> f32 {
-    f32s(u)
-        .iter()
-        .zip(f32s(v).iter())
-        .map(|(a, b)| (a * a + b * b).sqrt())
-        .fold(0.0, f32::max)
+    f32s(u).iter().zip(f32s(v).iter()).map(|(a, b)| (a * a + b * b).sqrt()).fold(0.0, f32::max)
 }
 
 #[test]
 fn default_spec_matches_the_brief() {
     let s = SynthSpec::default();
-    assert_eq!(
-        (s.width, s.height, s.fps, s.seconds),
-        (640, 480, 30.0, 20.0)
-    );
+    assert_eq!((s.width, s.height, s.fps, s.seconds), (640, 480, 30.0, 20.0));
     assert_eq!((s.micro_events, s.macro_events, s.seed), (8, 2, 1));
     assert!((s.noise_sigma - 2.0).abs() < 1e-6 && s.head_motion && s.blinks);
     assert_eq!(EventKind::Micro.to_string(), "micro");
@@ -49,23 +37,14 @@ fn default_spec_matches_the_brief() {
 
 #[test]
 fn same_seed_same_frames_and_truth_in_any_order() {
-    let spec = SynthSpec {
-        seconds: 6.0,
-        micro_events: 2,
-        macro_events: 0,
-        ..Default::default()
-    };
+    let spec = SynthSpec { seconds: 6.0, micro_events: 2, macro_events: 0, ..Default::default() };
     let mut a = SyntheticFace::new(spec.clone()).unwrap();
     let mut b = SyntheticFace::new(spec.clone()).unwrap();
     assert_eq!(a.truth(), b.truth());
     assert_eq!(a.blinks(), b.blinks());
     assert_eq!(a.frame_count(), 180);
     let apex = a.truth()[0].apex_frame - 1;
-    let blink = a
-        .blinks()
-        .first()
-        .map(|r| (r.0 + r.1) / 2 - 1)
-        .unwrap_or(10);
+    let blink = a.blinks().first().map(|r| (r.0 + r.1) / 2 - 1).unwrap_or(10);
     let idx = [0, apex, blink, 97, 179];
     let fa: Vec<Vec<u8>> = idx.iter().map(|&i| bytes(&a.render(i).unwrap())).collect();
     // b renders in reverse order, with other frames in between.
@@ -85,26 +64,11 @@ fn same_seed_same_frames_and_truth_in_any_order() {
 
 #[test]
 fn different_seeds_give_different_truth() {
-    let t: Vec<Vec<TruthEvent>> = (1..=4)
-        .map(|seed| {
-            SyntheticFace::new(SynthSpec {
-                seed,
-                ..Default::default()
-            })
-            .unwrap()
-            .truth()
-            .to_vec()
-        })
-        .collect();
+    let t: Vec<Vec<TruthEvent>> =
+        (1..=4).map(|seed| SyntheticFace::new(SynthSpec { seed, ..Default::default() }).unwrap().truth().to_vec()).collect();
     for i in 0..t.len() {
         for j in i + 1..t.len() {
-            assert_ne!(
-                t[i],
-                t[j],
-                "seeds {} and {} gave the same truth",
-                i + 1,
-                j + 1
-            );
+            assert_ne!(t[i], t[j], "seeds {} and {} gave the same truth", i + 1, j + 1);
         }
     }
 }
@@ -114,16 +78,10 @@ fn check_truth(spec: &SynthSpec) {
     let fps = spec.fps;
     let ev = face.truth();
     assert_eq!(ev.len(), spec.micro_events + spec.macro_events);
-    assert_eq!(
-        ev.iter().filter(|e| e.kind == EventKind::Micro).count(),
-        spec.micro_events
-    );
+    assert_eq!(ev.iter().filter(|e| e.kind == EventKind::Micro).count(), spec.micro_events);
     for (k, e) in ev.iter().enumerate() {
         assert_eq!(e.event_id as usize, k + 1);
-        assert!(
-            e.onset_frame >= 1 && e.onset_frame < e.apex_frame && e.apex_frame < e.offset_frame,
-            "{e:?}"
-        );
+        assert!(e.onset_frame >= 1 && e.onset_frame < e.apex_frame && e.apex_frame < e.offset_frame, "{e:?}");
         assert!(e.offset_frame <= face.frame_count(), "{e:?} past the end");
         let ms = |f: u64| (f - 1) as f64 * 1000.0 / fps;
         assert!((e.onset_ms - ms(e.onset_frame)).abs() < 1e-6);
@@ -131,31 +89,19 @@ fn check_truth(spec: &SynthSpec) {
         assert!((e.offset_ms - ms(e.offset_frame)).abs() < 1e-6);
         assert!((e.duration_ms - (e.offset_ms - e.onset_ms)).abs() < 1e-6);
         assert!((e.onset_ms - face.frame_time_ms(e.onset_frame - 1)).abs() < 1e-9);
-        assert!(
-            e.onset_ms >= 1500.0 - 1e-6,
-            "first events must leave a baseline: {e:?}"
-        );
+        assert!(e.onset_ms >= 1500.0 - 1e-6, "first events must leave a baseline: {e:?}");
         match e.kind {
             EventKind::Micro => {
-                assert!(
-                    (150.0 - 1e-6..=500.0 + 1e-6).contains(&e.duration_ms),
-                    "{e:?}"
-                );
+                assert!((150.0 - 1e-6..=500.0 + 1e-6).contains(&e.duration_ms), "{e:?}");
                 assert!((0.5..=3.0).contains(&e.amplitude_px), "{e:?}");
             }
             EventKind::Macro => {
-                assert!(
-                    (800.0 - 1e-6..=3000.0 + 1e-6).contains(&e.duration_ms),
-                    "{e:?}"
-                );
+                assert!((800.0 - 1e-6..=3000.0 + 1e-6).contains(&e.duration_ms), "{e:?}");
                 assert!((3.0..=8.0).contains(&e.amplitude_px), "{e:?}");
             }
         }
         let base = e.aus.trim_start_matches(['L', 'R']);
-        assert_eq!(
-            e.side,
-            e.aus.chars().next().filter(|c| *c == 'L' || *c == 'R')
-        );
+        assert_eq!(e.side, e.aus.chars().next().filter(|c| *c == 'L' || *c == 'R'));
         let expected = match base {
             "12" | "6+12" => Emotion::Positive,
             "1+2" => Emotion::Surprise,
@@ -165,18 +111,11 @@ fn check_truth(spec: &SynthSpec) {
         assert_eq!(e.emotion, expected, "{e:?}");
         if k > 0 {
             let prev = &ev[k - 1];
-            assert!(
-                e.onset_ms - prev.offset_ms >= 1000.0 - 1e-6,
-                "events too close: {prev:?} {e:?}"
-            );
+            assert!(e.onset_ms - prev.offset_ms >= 1000.0 - 1e-6, "events too close: {prev:?} {e:?}");
         }
     }
     if spec.micro_events >= 3 {
-        assert!(
-            ev.iter()
-                .any(|e| e.kind == EventKind::Micro && e.side.is_some()),
-            "no one-sided micro event"
-        );
+        assert!(ev.iter().any(|e| e.kind == EventKind::Micro && e.side.is_some()), "no one-sided micro event");
     }
     for &(a, b) in face.blinks() {
         assert!(a >= 1 && a <= b && b <= face.frame_count());
@@ -187,83 +126,37 @@ fn check_truth(spec: &SynthSpec) {
 fn truth_is_consistent_for_many_seeds_and_rates() {
     for seed in 0..12 {
         for fps in [30.0, 25.0, 60.0, 200.0] {
-            check_truth(&SynthSpec {
-                seed,
-                fps,
-                ..Default::default()
-            });
+            check_truth(&SynthSpec { seed, fps, ..Default::default() });
         }
     }
     // Packed: many events in little time.
-    check_truth(&SynthSpec {
-        seconds: 15.0,
-        micro_events: 10,
-        macro_events: 1,
-        ..Default::default()
-    });
-    check_truth(&SynthSpec {
-        fps: 10.0,
-        ..Default::default()
-    });
+    check_truth(&SynthSpec { seconds: 15.0, micro_events: 10, macro_events: 1, ..Default::default() });
+    check_truth(&SynthSpec { fps: 10.0, ..Default::default() });
 }
 
 #[test]
 fn bad_specs_are_clear_errors() {
-    let e = SyntheticFace::new(SynthSpec {
-        fps: 0.0,
-        ..Default::default()
-    })
-    .unwrap_err();
+    let e = SyntheticFace::new(SynthSpec { fps: 0.0, ..Default::default() }).unwrap_err();
     assert!(e.to_string().contains("fps"), "{e}");
-    let e = SyntheticFace::new(SynthSpec {
-        seconds: -1.0,
-        ..Default::default()
-    })
-    .unwrap_err();
+    let e = SyntheticFace::new(SynthSpec { seconds: -1.0, ..Default::default() }).unwrap_err();
     assert!(e.to_string().contains("seconds"), "{e}");
-    let e = SyntheticFace::new(SynthSpec {
-        seconds: 5.0,
-        micro_events: 10,
-        ..Default::default()
-    })
-    .unwrap_err();
+    let e = SyntheticFace::new(SynthSpec { seconds: 5.0, micro_events: 10, ..Default::default() }).unwrap_err();
     assert!(matches!(e, SynthError::TooManyEvents { .. }), "{e}");
     assert!(e.to_string().contains("cannot fit"), "{e}");
-    let e = SyntheticFace::new(SynthSpec {
-        width: 0,
-        ..Default::default()
-    })
-    .unwrap_err();
+    let e = SyntheticFace::new(SynthSpec { width: 0, ..Default::default() }).unwrap_err();
     assert!(e.to_string().contains("frame size"), "{e}");
-    let e = SyntheticFace::new(SynthSpec {
-        noise_sigma: f32::NAN,
-        ..Default::default()
-    })
-    .unwrap_err();
+    let e = SyntheticFace::new(SynthSpec { noise_sigma: f32::NAN, ..Default::default() }).unwrap_err();
     assert!(e.to_string().contains("noise_sigma"), "{e}");
-    let e = SyntheticFace::new(SynthSpec {
-        fps: 2.0,
-        ..Default::default()
-    })
-    .unwrap_err();
+    let e = SyntheticFace::new(SynthSpec { fps: 2.0, ..Default::default() }).unwrap_err();
     assert!(e.to_string().contains("too low"), "{e}");
     // No events at all is fine.
-    let f = SyntheticFace::new(SynthSpec {
-        seconds: 1.0,
-        micro_events: 0,
-        macro_events: 0,
-        ..Default::default()
-    });
+    let f = SyntheticFace::new(SynthSpec { seconds: 1.0, micro_events: 0, macro_events: 0, ..Default::default() });
     assert!(f.unwrap().truth().is_empty());
 }
 
 #[test]
 fn truth_csv_round_trips_with_the_exact_header() {
-    let face = SyntheticFace::new(SynthSpec {
-        seed: 7,
-        ..Default::default()
-    })
-    .unwrap();
+    let face = SyntheticFace::new(SynthSpec { seed: 7, ..Default::default() }).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("truth.csv");
     write_truth_csv(&path, face.truth()).unwrap();
@@ -278,28 +171,13 @@ fn truth_csv_round_trips_with_the_exact_header() {
     assert_eq!(back.len(), face.truth().len());
     for (a, b) in face.truth().iter().zip(back.iter()) {
         assert_eq!(
-            (
-                a.event_id,
-                a.kind,
-                a.onset_frame,
-                a.apex_frame,
-                a.offset_frame
-            ),
-            (
-                b.event_id,
-                b.kind,
-                b.onset_frame,
-                b.apex_frame,
-                b.offset_frame
-            )
+            (a.event_id, a.kind, a.onset_frame, a.apex_frame, a.offset_frame),
+            (b.event_id, b.kind, b.onset_frame, b.apex_frame, b.offset_frame)
         );
         assert_eq!((&a.aus, a.emotion, a.side), (&b.aus, b.emotion, b.side));
-        for (x, y) in [
-            (a.onset_ms, b.onset_ms),
-            (a.apex_ms, b.apex_ms),
-            (a.offset_ms, b.offset_ms),
-            (a.duration_ms, b.duration_ms),
-        ] {
+        for (x, y) in
+            [(a.onset_ms, b.onset_ms), (a.apex_ms, b.apex_ms), (a.offset_ms, b.offset_ms), (a.duration_ms, b.duration_ms)]
+        {
             assert!((x - y).abs() <= 0.0005 + 1e-9, "{x} vs {y}");
         }
         assert!((a.amplitude_px - b.amplitude_px).abs() < 1e-6);
@@ -311,10 +189,7 @@ fn truth_csv_round_trips_with_the_exact_header() {
 /// Apex frames differ from the neutral frame only where the expression field is.
 #[test]
 fn expressions_are_local_to_their_au_regions() {
-    let spec = quiet(SynthSpec {
-        seed: 3,
-        ..Default::default()
-    });
+    let spec = quiet(SynthSpec { seed: 3, ..Default::default() });
     let mut face = SyntheticFace::new(spec.clone()).unwrap();
     let neutral = bytes(&face.render(0).unwrap());
     assert!(face.active_event(0).is_none());
@@ -326,11 +201,7 @@ fn expressions_are_local_to_their_au_regions() {
         let (u, v) = face.expression_displacement(apex).unwrap();
         let (u, v) = (f32s(&u), f32s(&v));
         // AU region: where the field is above 2 % of the amplitude, grown by 2 px.
-        let core_mask: Vec<bool> = u
-            .iter()
-            .zip(v.iter())
-            .map(|(a, b)| (a * a + b * b).sqrt() > 0.02 * e.amplitude_px)
-            .collect();
+        let core_mask: Vec<bool> = u.iter().zip(v.iter()).map(|(a, b)| (a * a + b * b).sqrt() > 0.02 * e.amplitude_px).collect();
         let mut region = vec![false; w * h];
         for y in 0..h {
             for x in 0..w {
@@ -345,17 +216,10 @@ fn expressions_are_local_to_their_au_regions() {
         }
         let (mut inside, mut outside) = (0u64, 0u64);
         for k in 0..w * h {
-            let d: u64 = (0..3)
-                .map(|c| (img[k * 3 + c] as i32 - neutral[k * 3 + c] as i32).unsigned_abs() as u64)
-                .sum();
+            let d: u64 = (0..3).map(|c| (img[k * 3 + c] as i32 - neutral[k * 3 + c] as i32).unsigned_abs() as u64).sum();
             if region[k] { inside += d } else { outside += d }
         }
-        assert!(
-            inside > 0,
-            "event {} ({}) changed nothing",
-            e.event_id,
-            e.aus
-        );
+        assert!(inside > 0, "event {} ({}) changed nothing", e.event_id, e.aus);
         let frac = inside as f64 / (inside + outside) as f64;
         let area = region.iter().filter(|r| **r).count() as f64 / (w * h) as f64;
         eprintln!(
@@ -363,13 +227,7 @@ fn expressions_are_local_to_their_au_regions() {
             e.event_id, e.kind, e.aus, e.amplitude_px, frac, area
         );
         assert!(area < 0.12, "AU region too large: {area}");
-        assert!(
-            frac > 0.97,
-            "event {} ({}): only {:.3} of the change is in the AU region",
-            e.event_id,
-            e.aus,
-            frac
-        );
+        assert!(frac > 0.97, "event {} ({}): only {:.3} of the change is in the AU region", e.event_id, e.aus, frac);
         // One-sided events stay on their side of the face (L = image right).
         if let Some(side) = e.side {
             let mid = face.neutral_landmarks()[27][0];
@@ -384,13 +242,7 @@ fn expressions_are_local_to_their_au_regions() {
                     }
                 }
             }
-            assert!(
-                wrong / all < 0.02,
-                "event {} ({}) leaks to the other side: {:.3}",
-                e.event_id,
-                e.aus,
-                wrong / all
-            );
+            assert!(wrong / all < 0.02, "event {} ({}) leaks to the other side: {:.3}", e.event_id, e.aus, wrong / all);
         }
         seen.insert(e.aus.clone());
     }
@@ -400,38 +252,19 @@ fn expressions_are_local_to_their_au_regions() {
 #[test]
 fn displacement_peaks_at_the_amplitude_and_is_zero_outside_events() {
     for head_motion in [false, true] {
-        let spec = SynthSpec {
-            seed: 5,
-            head_motion,
-            ..Default::default()
-        };
+        let spec = SynthSpec { seed: 5, head_motion, ..Default::default() };
         let face = SyntheticFace::new(spec).unwrap();
         for e in face.truth() {
             let (u, v) = face.expression_displacement(e.apex_frame - 1).unwrap();
             assert_eq!((u.cols(), u.rows(), u.typ()), (640, 480, core::CV_32FC1));
             let m = max_mag(&u, &v);
-            assert!(
-                (m - e.amplitude_px).abs() <= 0.05 * e.amplitude_px,
-                "event {}: peak {m} vs {}",
-                e.event_id,
-                e.amplitude_px
-            );
+            assert!((m - e.amplitude_px).abs() <= 0.05 * e.amplitude_px, "event {}: peak {m} vs {}", e.event_id, e.amplitude_px);
             // Rising and falling: half-way frames are smaller than the apex.
             let before = face.expression_displacement(e.onset_frame).unwrap();
             assert!(max_mag(&before.0, &before.1) < m);
-            for idx in [
-                e.onset_frame - 1,
-                e.offset_frame - 1,
-                e.onset_frame - 2,
-                e.offset_frame,
-            ] {
+            for idx in [e.onset_frame - 1, e.offset_frame - 1, e.onset_frame - 2, e.offset_frame] {
                 let (u, v) = face.expression_displacement(idx).unwrap();
-                assert_eq!(
-                    max_mag(&u, &v),
-                    0.0,
-                    "non-zero field at index {idx} outside event {}",
-                    e.event_id
-                );
+                assert_eq!(max_mag(&u, &v), 0.0, "non-zero field at index {idx} outside event {}", e.event_id);
             }
         }
         let (u, v) = face.expression_displacement(0).unwrap();
@@ -441,10 +274,7 @@ fn displacement_peaks_at_the_amplitude_and_is_zero_outside_events() {
 
 #[test]
 fn landmarks_follow_the_expression_and_the_head() {
-    let spec = quiet(SynthSpec {
-        seed: 9,
-        ..Default::default()
-    });
+    let spec = quiet(SynthSpec { seed: 9, ..Default::default() });
     let face = SyntheticFace::new(spec.clone()).unwrap();
     let neutral = face.neutral_landmarks();
     assert_eq!(face.landmarks(0), neutral);
@@ -461,11 +291,7 @@ fn landmarks_follow_the_expression_and_the_head() {
             .zip(neutral.iter())
             .map(|(a, b)| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt())
             .fold(0.0f32, f32::max);
-        assert!(
-            moved > 0.3 * e.amplitude_px && moved <= e.amplitude_px * 1.001,
-            "event {}: moved {moved}",
-            e.event_id
-        );
+        assert!(moved > 0.3 * e.amplitude_px && moved <= e.amplitude_px * 1.001, "event {}: moved {moved}", e.event_id);
         if e.aus.ends_with("12") && e.side.is_none() {
             // Lip corners go up.
             assert!(lm[48][1] < neutral[48][1] && lm[54][1] < neutral[54][1]);
@@ -478,11 +304,7 @@ fn landmarks_follow_the_expression_and_the_head() {
         }
     }
     // Head motion moves the landmarks by at most a few pixels.
-    let moving = SyntheticFace::new(SynthSpec {
-        head_motion: true,
-        ..spec
-    })
-    .unwrap();
+    let moving = SyntheticFace::new(SynthSpec { head_motion: true, ..spec }).unwrap();
     let mut max_shift = 0.0f32;
     for i in (0..moving.frame_count()).step_by(15) {
         if moving.active_event(i).is_some() {
@@ -492,37 +314,23 @@ fn landmarks_follow_the_expression_and_the_head() {
             max_shift = max_shift.max(((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt());
         }
     }
-    assert!(
-        max_shift > 0.5 && max_shift < 7.0,
-        "head motion shift {max_shift}"
-    );
+    assert!(max_shift > 0.5 && max_shift < 7.0, "head motion shift {max_shift}");
 }
 
 #[test]
 fn blinks_close_the_eyes_and_are_not_in_the_truth() {
-    let spec = SynthSpec {
-        noise_sigma: 0.0,
-        head_motion: false,
-        seconds: 30.0,
-        ..Default::default()
-    };
+    let spec = SynthSpec { noise_sigma: 0.0, head_motion: false, seconds: 30.0, ..Default::default() };
     let mut face = SyntheticFace::new(spec).unwrap();
     let blinks = face.blinks().to_vec();
     assert!(blinks.len() >= 4 && blinks.len() <= 15, "{blinks:?}");
     for w in blinks.windows(2) {
-        assert!(
-            (w[1].0 - w[0].1) as f64 / 30.0 >= 1.9,
-            "blinks too close: {w:?}"
-        );
+        assert!((w[1].0 - w[0].1) as f64 / 30.0 >= 1.9, "blinks too close: {w:?}");
     }
     for &(a, b) in &blinks {
         let ms = (b - a + 2) as f64 * 1000.0 / 30.0;
         assert!((60.0..=300.0).contains(&ms), "blink length {ms} ms");
         for e in face.truth().iter().filter(|e| e.kind == EventKind::Micro) {
-            assert!(
-                b < e.onset_frame || a > e.offset_frame,
-                "blink {a}-{b} overlaps {e:?}"
-            );
+            assert!(b < e.onset_frame || a > e.offset_frame, "blink {a}-{b} overlaps {e:?}");
         }
     }
     let (a, b) = blinks[0];
@@ -532,10 +340,7 @@ fn blinks_close_the_eyes_and_are_not_in_the_truth() {
     let closed = bytes(&face.render(mid).unwrap());
     let lm = face.neutral_landmarks();
     let lm_closed = face.landmarks(mid);
-    assert!(
-        lm_closed[37][1] > lm[37][1] + 1.0,
-        "upper lid landmark did not move"
-    );
+    assert!(lm_closed[37][1] > lm[37][1] + 1.0, "upper lid landmark did not move");
     let (x0, x1) = (lm[36][0] as usize - 4, lm[45][0] as usize + 4);
     let y1 = lm[36..48].iter().map(|p| p[1]).fold(0.0f32, f32::max) as usize + 4;
     let y0 = lm[19][1] as usize;
@@ -543,42 +348,19 @@ fn blinks_close_the_eyes_and_are_not_in_the_truth() {
     for y in 0..480 {
         for x in 0..640 {
             let k = (y * 640 + x) * 3;
-            let d: u64 = (0..3)
-                .map(|c| (closed[k + c] as i32 - neutral[k + c] as i32).unsigned_abs() as u64)
-                .sum();
-            if (x0..x1).contains(&x) && (y0..y1).contains(&y) {
-                inside += d
-            } else {
-                outside += d
-            }
+            let d: u64 = (0..3).map(|c| (closed[k + c] as i32 - neutral[k + c] as i32).unsigned_abs() as u64).sum();
+            if (x0..x1).contains(&x) && (y0..y1).contains(&y) { inside += d } else { outside += d }
         }
     }
-    assert!(
-        inside > 2000 && outside == 0,
-        "blink change inside {inside}, outside {outside}"
-    );
+    assert!(inside > 2000 && outside == 0, "blink change inside {inside}, outside {outside}");
 }
 
 #[test]
 fn noise_has_the_requested_sigma() {
-    let base = SynthSpec {
-        seconds: 1.0,
-        micro_events: 0,
-        macro_events: 0,
-        head_motion: false,
-        blinks: false,
-        ..Default::default()
-    };
-    let mut clean = SyntheticFace::new(SynthSpec {
-        noise_sigma: 0.0,
-        ..base.clone()
-    })
-    .unwrap();
-    let mut noisy = SyntheticFace::new(SynthSpec {
-        noise_sigma: 3.0,
-        ..base
-    })
-    .unwrap();
+    let base =
+        SynthSpec { seconds: 1.0, micro_events: 0, macro_events: 0, head_motion: false, blinks: false, ..Default::default() };
+    let mut clean = SyntheticFace::new(SynthSpec { noise_sigma: 0.0, ..base.clone() }).unwrap();
+    let mut noisy = SyntheticFace::new(SynthSpec { noise_sigma: 3.0, ..base }).unwrap();
     let c = bytes(&clean.render(4).unwrap());
     let n = bytes(&noisy.render(4).unwrap());
     let n2 = bytes(&noisy.render(5).unwrap());
@@ -614,12 +396,7 @@ fn count_frames(path: &std::path::Path) -> (u64, i32, i32) {
 #[test]
 fn write_video_reads_back() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = SynthSpec {
-        seconds: 3.0,
-        micro_events: 1,
-        macro_events: 0,
-        ..Default::default()
-    };
+    let spec = SynthSpec { seconds: 3.0, micro_events: 1, macro_events: 0, ..Default::default() };
     for name in ["synth.mp4", "synth.avi"] {
         let video = dir.path().join(name);
         let truth = dir.path().join(format!("{name}.csv"));
@@ -631,29 +408,14 @@ fn write_video_reads_back() {
         .unwrap();
         assert_eq!(calls, 90);
         assert_eq!(summary.frames, 90);
-        eprintln!(
-            "{name}: fourcc {}, render {:.2} ms/frame",
-            summary.fourcc, summary.render_ms_per_frame
-        );
+        eprintln!("{name}: fourcc {}, render {:.2} ms/frame", summary.fourcc, summary.render_ms_per_frame);
         let (n, w, h) = count_frames(&video);
         assert_eq!((n, w, h), (90, 640, 480), "{name}");
         assert_eq!(read_truth_csv(&truth).unwrap().len(), 1);
     }
-    let err = write_video(
-        &spec,
-        &dir.path().join("x.gif"),
-        &dir.path().join("t.csv"),
-        &mut |_, _| {},
-    )
-    .unwrap_err();
+    let err = write_video(&spec, &dir.path().join("x.gif"), &dir.path().join("t.csv"), &mut |_, _| {}).unwrap_err();
     assert!(err.to_string().contains("x.gif"), "{err}");
-    let err = write_video(
-        &spec,
-        &dir.path().join("missing/x.mp4"),
-        &dir.path().join("t.csv"),
-        &mut |_, _| {},
-    )
-    .unwrap_err();
+    let err = write_video(&spec, &dir.path().join("missing/x.mp4"), &dir.path().join("t.csv"), &mut |_, _| {}).unwrap_err();
     assert!(err.to_string().contains("missing/x.mp4"), "{err}");
 }
 
@@ -661,10 +423,7 @@ fn write_video_reads_back() {
 fn render_speed() {
     let mut face = SyntheticFace::new(SynthSpec::default()).unwrap();
     let frame = face.render(0).unwrap();
-    assert_eq!(
-        (frame.cols(), frame.rows(), frame.typ()),
-        (640, 480, core::CV_8UC3)
-    );
+    assert_eq!((frame.cols(), frame.rows(), frame.typ()), (640, 480, core::CV_8UC3));
     let n = 300;
     let t0 = Instant::now();
     for i in 0..n {
@@ -716,16 +475,9 @@ fn other_frame_sizes_work() {
         assert_eq!((f.cols(), f.rows()), (w, h));
         let (u, v) = face.expression_displacement(e.apex_frame - 1).unwrap();
         let m = max_mag(&u, &v);
-        assert!(
-            (m - e.amplitude_px).abs() <= 0.05 * e.amplitude_px,
-            "{w}x{h}: {m} vs {}",
-            e.amplitude_px
-        );
+        assert!((m - e.amplitude_px).abs() <= 0.05 * e.amplitude_px, "{w}x{h}: {m} vs {}", e.amplitude_px);
         for p in face.landmarks(0) {
-            assert!(
-                p[0] > 0.0 && p[1] > 0.0 && p[0] < w as f32 && p[1] < h as f32,
-                "{w}x{h}: landmark {p:?} outside"
-            );
+            assert!(p[0] > 0.0 && p[1] > 0.0 && p[0] < w as f32 && p[1] < h as f32, "{w}x{h}: landmark {p:?} outside");
         }
     }
 }

@@ -173,7 +173,13 @@ pub fn probability_bars(ui: &mut egui::Ui, probabilities: Option<[f32; 3]>) {
                 painter.rect_filled(filled, 3.0, CLASS_COLOURS[i]);
             }
             let text = p.map_or("—".to_owned(), |p| format!("{p:.2}"));
-            painter.text(rect.left_center() + egui::vec2(6.0, 0.0), egui::Align2::LEFT_CENTER, text, egui::FontId::proportional(12.0), Color32::WHITE);
+            painter.text(
+                rect.left_center() + egui::vec2(6.0, 0.0),
+                egui::Align2::LEFT_CENTER,
+                text,
+                egui::FontId::proportional(12.0),
+                Color32::WHITE,
+            );
         });
     }
 }
@@ -188,10 +194,9 @@ pub fn show(ctx: &egui::Context, event: &EventView, textures: &mut InspectorText
                     slot_name.clone_from(name);
                     texture.set(image.clone(), TextureOptions::LINEAR);
                 }
-                None => textures.textures.push((
-                    name.clone(),
-                    ctx.load_texture(format!("inspector-{k}"), image.clone(), TextureOptions::LINEAR),
-                )),
+                None => textures
+                    .textures
+                    .push((name.clone(), ctx.load_texture(format!("inspector-{k}"), image.clone(), TextureOptions::LINEAR))),
             }
         }
         textures.shown = event.images.len();

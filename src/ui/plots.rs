@@ -6,7 +6,7 @@ use egui::Color32;
 use egui_plot::{HLine, Legend, Line, Plot, PlotPoints, Span};
 
 use super::history::Timeline;
-use super::inspector::{CLASSES, CLASS_COLOURS};
+use super::inspector::{CLASS_COLOURS, CLASSES};
 
 const MOTION_COLOUR: Color32 = Color32::from_rgb(255, 200, 40);
 const THRESHOLD_COLOUR: Color32 = Color32::from_rgb(255, 80, 80);
@@ -57,7 +57,11 @@ pub fn motion_plot(ui: &mut egui::Ui, timeline: &Timeline, height: f32) {
             plot.set_plot_bounds_x(x0..=x1);
             plot.set_plot_bounds_y(0.0..=top * 1.05);
             for interval in timeline.intervals() {
-                let colour = if interval.micro { Color32::from_rgba_unmultiplied(255, 40, 90, 60) } else { Color32::from_rgba_unmultiplied(120, 120, 255, 50) };
+                let colour = if interval.micro {
+                    Color32::from_rgba_unmultiplied(255, 40, 90, 60)
+                } else {
+                    Color32::from_rgba_unmultiplied(120, 120, 255, 50)
+                };
                 plot.span(Span::new(if interval.micro { "micro" } else { "macro" }, interval.start..=interval.end).fill(colour));
             }
             for segment in segments {

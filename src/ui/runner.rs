@@ -38,7 +38,10 @@ struct Ended {
 pub enum RunnerEvent {
     Started(SourceInfo),
     /// The stream ended; `restarting` when it comes back by itself (demo loop, reconnection).
-    Ended { message: Option<String>, restarting: bool },
+    Ended {
+        message: Option<String>,
+        restarting: bool,
+    },
 }
 
 /// Opens a source by its spec ([`open_source`]; tests give simulated cameras).
@@ -64,7 +67,18 @@ pub struct Runner {
 
 impl Runner {
     pub fn new(spec: SourceSpec, synth: SynthSpec, spotting: SpotterConfig, mer_model: Option<PathBuf>) -> Self {
-        Self { opener: Arc::new(|spec: &SourceSpec, synth| open_source(spec, synth)), spec, synth, spotting, mer_model, phase: Phase::Stopped, info: None, last_stats: None, notice: None, reconnecting: false }
+        Self {
+            opener: Arc::new(|spec: &SourceSpec, synth| open_source(spec, synth)),
+            spec,
+            synth,
+            spotting,
+            mer_model,
+            phase: Phase::Stopped,
+            info: None,
+            last_stats: None,
+            notice: None,
+            reconnecting: false,
+        }
     }
 
     /// Opens sources with `opener` instead of [`open_source`].
@@ -310,12 +324,7 @@ fn secs(seconds: f64) -> Duration {
     Duration::from_secs_f64(seconds)
 }
 
-fn open_pipeline(
-    opener: &Opener,
-    spec: &SourceSpec,
-    synth: SynthSpec,
-    config: PipelineConfig,
-) -> Result<Pipeline, OpenFailure> {
+fn open_pipeline(opener: &Opener, spec: &SourceSpec, synth: SynthSpec, config: PipelineConfig) -> Result<Pipeline, OpenFailure> {
     let source = opener(spec, synth).map_err(|error| OpenFailure { message: error.to_string() })?;
     Pipeline::start(source, config).map_err(|error| OpenFailure { message: error.to_string() })
 }
@@ -353,8 +362,8 @@ mod tests {
             Ok(Box::new(UnpluggedCamera::new(synth, 10)?) as Box<dyn Source>)
         });
         let synth = SynthSpec { seconds: 2.0, micro_events: 0, macro_events: 0, ..SynthSpec::default() };
-        let mut runner = Runner::new(SourceSpec::Camera(CameraSpec::default()), synth, SpotterConfig::default(), None)
-            .with_opener(opener);
+        let mut runner =
+            Runner::new(SourceSpec::Camera(CameraSpec::default()), synth, SpotterConfig::default(), None).with_opener(opener);
         runner.start();
         wait_for(&mut runner, 30.0, |e| matches!(e, RunnerEvent::Started(_)));
         let events = wait_for(&mut runner, 30.0, |e| matches!(e, RunnerEvent::Ended { .. }));
@@ -403,10 +412,7 @@ mod tests {
         wait_for(&mut runner, 30.0, |e| matches!(e, RunnerEvent::Started(_)));
         assert!(runner.is_running());
         let events = wait_for(&mut runner, 30.0, |e| matches!(e, RunnerEvent::Started(_)));
-        assert!(
-            events.iter().any(|e| matches!(e, RunnerEvent::Ended { message: None, restarting: true })),
-            "{events:?}"
-        );
+        assert!(events.iter().any(|e| matches!(e, RunnerEvent::Ended { message: None, restarting: true })), "{events:?}");
         let before = Instant::now();
         runner.stop();
         assert!(before.elapsed() < Duration::from_millis(50), "stop returns at once");

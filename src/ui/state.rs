@@ -133,8 +133,12 @@ pub enum CalibrationView {
     #[default]
     NotCalibrated,
     /// Asked for at this wall time; the pipeline has not reported it running yet.
-    Requested { since: f64 },
-    Running { progress: f32 },
+    Requested {
+        since: f64,
+    },
+    Running {
+        progress: f32,
+    },
     Calibrated,
     Failed(String),
 }
@@ -268,7 +272,11 @@ impl<T> EventList<T> {
 
     /// Clicking the selected event again closes the inspector.
     pub fn toggle(&mut self, id: u64) {
-        if self.selected == Some(id) { self.selected = None } else { self.select(id); }
+        if self.selected == Some(id) {
+            self.selected = None
+        } else {
+            self.select(id);
+        }
     }
 
     pub fn deselect(&mut self) {

@@ -65,7 +65,10 @@ def load_init(model, state: dict) -> None:
     start as copies of v3's one (the centre taps of its window where theirs is narrower)."""
     import torch
 
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:   # a tensor of another shape
+        raise ValueError(f"weights do not fit {type(model).__name__}: {e}") from e
     if unexpected or any(not k.startswith("full_more.") for k in missing):
         raise ValueError(f"weights do not fit {type(model).__name__}: missing {missing}, unexpected {unexpected}")
     with torch.no_grad():

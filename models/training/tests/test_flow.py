@@ -157,12 +157,13 @@ def test_timing_takes_turns_and_reports_every_method():
     assert calls[10:14] == ["ours v2", "dis", "ours v2", "dis"]   # after the 5 warm-up pairs each
 
 
-def test_v3_untrained_is_lucas_kanade_and_recovers_a_shift():
-    """Before any training v3 is plain coarse-to-fine Lucas-Kanade (Gaussian windows, a zero
-    correction): a global sub-pixel shift of a smooth texture comes out in OpenCV's convention."""
+@pytest.mark.parametrize("arch", ["v3", "v4"])
+def test_untrained_lucas_kanade_nets_recover_a_shift(arch):
+    """Before any training v3 and v4 are plain coarse-to-fine Lucas-Kanade (Gaussian windows, a
+    zero correction): a global sub-pixel shift of a smooth texture comes out in OpenCV's convention."""
     a, b, flow = shifted_pair(3)
     torch.manual_seed(0)
-    model = FL.build_model("v3").eval()
+    model = FL.build_model(arch).eval()
     with torch.no_grad():
         got = model(torch.from_numpy(a)[None, None].float(), torch.from_numpy(b)[None, None].float())[0].numpy()
     inner = (slice(None), slice(16, -16), slice(16, -16))
@@ -178,6 +179,25 @@ def test_v3_returns_its_four_intermediate_estimates_when_training():
     prev, cur = (torch.from_numpy(v) for v in golden_pair())
     out, estimates = model(torch.cat([prev, cur]), torch.cat([cur, prev]))
     assert out.shape == (2, 2, FL.SIZE, FL.SIZE) and [e.shape for e in estimates] == [out.shape] * 4
+
+
+def test_v3_weights_start_v4_with_the_extra_step_a_copy_of_the_full_resolution_one():
+    from glimpse_train.flow_train import load_init
+
+    torch.manual_seed(0)
+    v3 = FL.build_model("v3")
+    with torch.no_grad():
+        for p in v3.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    v4 = FL.build_model("v4")
+    load_init(v4, v3.state_dict())
+    full, extra = v4.full, v4.full_more[0]
+    assert torch.equal(full.wx, v3.full.wx) and torch.equal(v4.ref_in[0].weight, v3.ref_in[0].weight)
+    assert extra.wx.shape[3] == 11 and full.wx.shape[3] == 17          # sigma 1.5 vs 2.5 windows
+    assert torch.equal(extra.wx, full.wx[:, :, :, 3:14]) and torch.equal(extra.wy, full.wy[:, :, 3:14, :])
+    assert torch.equal(extra.log_lam, full.log_lam)
+    with pytest.raises(ValueError):                                    # not every model fits
+        load_init(v4, FL.build_model("v2").state_dict())
 
 
 def test_local_weight_adds_the_mean_error_over_local_pixels():

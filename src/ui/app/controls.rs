@@ -72,10 +72,7 @@ impl GlimpseApp {
             {
                 self.toggle_recording();
             }
-            ui.add_enabled(
-                !recording,
-                egui::TextEdit::singleline(&mut self.record_dir).desired_width(180.0).hint_text("folder"),
-            );
+            ui.add_enabled(!recording, egui::TextEdit::singleline(&mut self.record_dir).desired_width(180.0).hint_text("folder"));
             ui.separator();
             let review = ui
                 .add_enabled(!recording, egui::Button::new("Review…"))

@@ -12,23 +12,23 @@ use crate::capture::{CameraListing, CameraSpec, SourceKind, SourceSpec, list_cam
 use crate::face::{FaceTrack, Similarity};
 use crate::motion::{MotionField, RegionMasks};
 use crate::pipeline::{FrameAnalysis, SpotterControl};
-use crate::spotting::{SpotSample, SpotterConfig};
 use crate::recording::{RecorderConfig, RecordingError, WhenFull};
 use crate::session::{RecordingInfo, SessionInfo};
+use crate::spotting::{SpotSample, SpotterConfig};
 
-use crate::ui::review::{Leave, ReviewView};
-use crate::ui::{WindowOptions, set_texture};
 use crate::ui::history::{LatencyWindow, RateMeter, Sample, Timeline};
 use crate::ui::image::{face_luminance, to_colour_image};
 use crate::ui::inspector::{self, EventView, InspectorTextures};
 use crate::ui::overlays::{self, DEFAULT_FLOW_FULL_SCALE, FrameToScreen};
 use crate::ui::plots;
+use crate::ui::review::{Leave, ReviewView};
 use crate::ui::runner::{Runner, RunnerEvent};
 use crate::ui::state::{
     CALIBRATION_SECONDS, CalibrationView, DisplaySmoother, EventList, Flash, Overlay, Overlays, Reported, Sensitivity,
     WarningInputs, region_light_threshold, warnings,
 };
 use crate::ui::status::{self, StatusLine};
+use crate::ui::{WindowOptions, set_texture};
 
 mod controls;
 mod video;
@@ -41,7 +41,6 @@ const MAX_DRAIN: usize = 240;
 /// what the last repaint itself took, so the window stays above 30 fps on a busy machine and
 /// leaves the cores to the analysis on an idle one.
 const TARGET_FRAME: Duration = Duration::from_millis(25);
-
 
 /// The source picker's choice.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,8 +152,7 @@ impl GlimpseApp {
         };
         let default_threshold = SpotterConfig::default().sensitivity;
         let sensitivity = Sensitivity::from_threshold(options.spotting.sensitivity, default_threshold);
-        let mut runner =
-            Runner::new(options.source.clone(), options.synth.clone(), options.spotting, options.mer_model.clone());
+        let mut runner = Runner::new(options.source.clone(), options.synth.clone(), options.spotting, options.mer_model.clone());
         runner.start();
         let record_dir = options.record_to.as_ref().map_or_else(default_record_dir, |p| p.display().to_string());
         let mut app = Self {
@@ -599,7 +597,10 @@ impl GlimpseApp {
                 "face: Haar + LK · flow: OpenCV DIS · spotter: robust z · MER: {}",
                 if self.runner.has_model() { "models/mer.onnx" } else { "none (no emotion)" }
             ),
-            recording: self.recorder.as_ref().map(|r| (r.recorder.dir().display().to_string(), r.recorder.status().frames_written)),
+            recording: self
+                .recorder
+                .as_ref()
+                .map(|r| (r.recorder.dir().display().to_string(), r.recorder.status().frames_written)),
             warnings,
             state,
         }
@@ -687,13 +688,26 @@ fn recording_banner(ui: &mut egui::Ui, recorder: &Recorder) {
         let (rect, _) = ui.allocate_exact_size(egui::vec2(20.0, 20.0), egui::Sense::hover());
         // The dot blinks once a second, the band stays.
         let lit = recorder.started.elapsed().as_millis() % 1000 < 700;
-        ui.painter().circle_filled(rect.center(), 8.0, if lit { Color32::from_rgb(255, 60, 60) } else { Color32::from_rgb(110, 0, 0) });
+        ui.painter().circle_filled(
+            rect.center(),
+            8.0,
+            if lit { Color32::from_rgb(255, 60, 60) } else { Color32::from_rgb(110, 0, 0) },
+        );
         ui.painter().circle_stroke(rect.center(), 8.0, egui::Stroke::new(1.5, Color32::WHITE));
         ui.label(RichText::new("REC").size(20.0).strong().color(Color32::WHITE));
-        ui.label(RichText::new(format!("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)).size(20.0).monospace().color(Color32::WHITE));
+        ui.label(
+            RichText::new(format!("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60))
+                .size(20.0)
+                .monospace()
+                .color(Color32::WHITE),
+        );
         ui.label(RichText::new(format!("→ {}", recorder.recorder.dir().display())).size(16.0).color(Color32::WHITE));
         let status = recorder.recorder.status();
-        let dropped = if status.frames_dropped > 0 { format!(", {} dropped (disk too slow)", status.frames_dropped) } else { String::new() };
+        let dropped = if status.frames_dropped > 0 {
+            format!(", {} dropped (disk too slow)", status.frames_dropped)
+        } else {
+            String::new()
+        };
         ui.label(
             RichText::new(format!(
                 "{} frames, {} events, video {:.1} MB{dropped}",

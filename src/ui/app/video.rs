@@ -13,7 +13,12 @@ impl GlimpseApp {
             return;
         };
         let view = FrameToScreen::fit(available, latest.frame_width, latest.frame_height);
-        painter.image(texture.id(), view.rect, egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)), Color32::WHITE);
+        painter.image(
+            texture.id(),
+            view.rect,
+            egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+            Color32::WHITE,
+        );
         if let Some(crop_to_frame) = &latest.crop_to_frame {
             let crop_size = latest.residual.as_ref().map_or(128.0, |f| f.width as f32);
             if self.overlays.flow_colour
