@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +143,7 @@ class Field:
     vectors: np.ndarray   # [K,2] translation part (px)
     mats: np.ndarray      # [K,2,2] local stretch/shear part (px per sigma)
     g: np.ndarray         # [2,3] global similarity
+    lids: tuple = ()      # closing upper eyelids (`Lid`), applied before the bumps: M(y) = L(K(G^-1 y))
 
     def local_backward(self, x: np.ndarray, y: np.ndarray):
         du = np.zeros_like(x)
@@ -170,18 +171,60 @@ class Field:
         gi = invert(self.g)
         zx = gi[0, 0] * xs + gi[0, 1] * ys + gi[0, 2]
         zy = gi[1, 0] * xs + gi[1, 1] * ys + gi[1, 2]
+        for lid in self.lids:
+            zy = lid.backward(zx, zy)
         du, dv = self.local_backward(zx, zy)
         return zx - du, zy - dv
 
     def flow(self):
-        """Forward flow [2,128,128] (u, v) from A to B and the local part alone."""
+        """Forward flow [2,128,128] (u, v) from A to B and the local part alone. Where a closing
+        eyelid covers a pixel of A in B, both are NaN (no truth there)."""
         ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
         fu, fv = self.forward_local(xs, ys)
         px, py = xs + fu, ys + fv
+        if self.lids:
+            for lid in reversed(self.lids):
+                py = lid.forward(px, py)
+            fv = py - ys
         g = self.g
         u = g[0, 0] * px + g[0, 1] * py + g[0, 2] - xs
         v = g[1, 0] * px + g[1, 1] * py + g[1, 2] - ys
         return np.stack([u, v]).astype(np.float32), np.stack([fu, fv]).astype(np.float32)
+
+
+@dataclass
+class Lid:
+    """An upper eyelid closing by `closure` (0 open .. 1 shut), as the synthetic face blinks
+    (`src/synth/face.rs`, `Eye::backward`): the lid edge slides down from the upper lid line
+    towards the lower one, the band of lid skin `skin` px above it stretches down with it, and
+    the eye it covers is occluded. Vertical motion only, zero at the eye corners and at the top
+    of the skin band, so the brows above stay still. Lines are x-increasing polylines in crop px."""
+    upper: np.ndarray     # [4,2] corner, two lid points, corner
+    lower: np.ndarray     # [4,2]
+    skin: float
+    closure: float
+
+    def _lines(self, x):
+        yu = np.interp(x, self.upper[:, 0], self.upper[:, 1]).astype(np.float32)
+        yl = np.interp(x, self.lower[:, 0], self.lower[:, 1]).astype(np.float32)
+        inside = (x > self.upper[0, 0]) & (x < self.upper[-1, 0])
+        top = yu - np.float32(self.skin)
+        return yu, yu + np.float32(self.closure) * (yl - yu), top, inside
+
+    def backward(self, x, y):
+        """The y of the open-eye point shown at (x, y) of the closing eye."""
+        yu, edge, top, inside = self._lines(x)
+        band = inside & (y >= top) & (y <= edge)
+        stretched = top + (y - top) * (yu - top) / np.maximum(edge - top, np.float32(1e-3))
+        return np.where(band, stretched, y).astype(np.float32)
+
+    def forward(self, x, y):
+        """Where the open-eye point (x, y) goes as the eye closes; NaN where the lid covers it."""
+        yu, edge, top, inside = self._lines(x)
+        skin = inside & (y >= top) & (y <= yu)
+        covered = inside & (y > yu) & (y <= edge)
+        moved = top + (y - top) * (edge - top) / np.maximum(yu - top, np.float32(1e-3))
+        return np.where(covered, np.float32(np.nan), np.where(skin, moved, y)).astype(np.float32)
 
 
 SIGMA_PX = (5.0, 16.0)     # the bumps' width (sigma, crop px) in the shipped model's pairs
@@ -274,12 +317,38 @@ def degrade(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, strength: fl
     return out
 
 
+# iBUG points of each eye: corner, upper lid, upper lid, corner, lower lid, lower lid
+EYES = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))
+
+
+def random_lids(rng: np.random.Generator, jitter: np.ndarray) -> tuple:
+    """Both upper lids closing (a blink between the two frames): closure 0.15-1, the second eye
+    within 15 % of the first, on the template's eyes as the jittered crop shows them (+-1 px),
+    lid skin 0.32 of the eye's width (as the synthetic face's)."""
+    from .landmarks import TEMPLATE
+
+    closure = rng.uniform(0.15, 1.0)
+    lids = []
+    for eye in EYES:
+        pts = TEMPLATE[list(eye)] @ jitter[:, :2].T + jitter[:, 2] + rng.normal(0, 1.0, 2)
+        c0, u0, u1, c1, l1, l0 = pts
+        lids.append(Lid(np.array([c0, u0, u1, c1]), np.array([c0, l0, l1, c1]), 0.32 * float(c1[0] - c0[0]),
+                        float(closure * rng.uniform(0.85, 1.0))))
+    return tuple(lids)
+
+
 def make_pair(src: np.ndarray, to_crop: np.ndarray, rng: np.random.Generator, field: Field | None = None,
-              sigma_px: tuple = SIGMA_PX, degraded: bool = True):
+              sigma_px: tuple = SIGMA_PX, degraded: bool = True, blink_fraction: float = 0.0):
     """-> (previous [128,128] float32 0..255, current, flow [2,128,128], local flow [2,128,128]).
-    `degraded=False`: only the 8-bit rounding, no webcam degradation."""
-    crop_to_src = invert(compose(crop_jitter(rng), to_crop))
+    `degraded=False`: only the 8-bit rounding, no webcam degradation. A `blink_fraction` of the
+    pairs also close both upper eyelids (`random_lids`); the flow is NaN where a lid covers the
+    eye. With 0 (the default) no random number is drawn for it: the fixed pair sets stay as
+    they were."""
+    jitter = crop_jitter(rng)
+    crop_to_src = invert(compose(jitter, to_crop))
     field = field or random_field(rng, sigma_px)
+    if blink_fraction and rng.random() < blink_fraction:
+        field = replace(field, lids=random_lids(rng, jitter))
     ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
     a = sample(src, crop_to_src, xs, ys)
     mx, my = field.backward_map()

@@ -52,12 +52,14 @@ def checkpoint_name(arch: str, seed: int) -> str:
     return f"flow_s{seed}" if arch == "v1" else f"flow_{arch}_s{seed}"
 
 
-def epe_loss(pred, truth, local=None, local_weight: float = 0.0):
-    """Mean EPE over the crop, plus `local_weight` x the mean over the `local` mask's pixels."""
+def epe_loss(pred, truth, local=None, local_weight: float = 0.0, valid=None):
+    """Mean EPE over the crop, plus `local_weight` x the mean over the `local` mask's pixels;
+    with `valid` [N,H,W], only over its pixels (not those an eyelid covers)."""
     e = ((pred - truth) ** 2).sum(1).add(1e-6).sqrt()
+    mean = e.mean() if valid is None else (e * valid).sum() / valid.sum().clamp(min=1)
     if local is None or not local_weight:
-        return e.mean()
-    return e.mean() + local_weight * (e * local).sum() / local.sum().clamp(min=1)
+        return mean
+    return mean + local_weight * (e * local).sum() / local.sum().clamp(min=1)
 
 
 def load_init(model, state: dict) -> None:
@@ -81,17 +83,21 @@ def load_init(model, state: dict) -> None:
                 mine.copy_(theirs[:, :, :, cut] if name == "wx" else theirs[:, :, cut, :])
 
 
-def batch(pool, train_idx, rng, n, sigma_px=SIGMA_PX, clean_fraction=0.0):
-    """-> pairs [n,2,128,128], flows [n,2,128,128], local-motion masks [n,128,128] (float).
-    A `clean_fraction` of the pairs skip the webcam degradation."""
-    xs, ys, local = [], [], []
+def batch(pool, train_idx, rng, n, sigma_px=SIGMA_PX, clean_fraction=0.0, blink_fraction=0.0):
+    """-> pairs [n,2,128,128], flows [n,2,128,128], local-motion masks [n,128,128] (float),
+    valid masks [n,128,128] (float; 0 where an eyelid covers the eye, whose flow is then 0).
+    A `clean_fraction` of the pairs skip the webcam degradation; a `blink_fraction` blink."""
+    xs, ys, local, valid = [], [], [], []
     for j in rng.choice(train_idx, n):
         degraded = not (clean_fraction and rng.random() < clean_fraction)
-        a, b, flow, loc = make_pair(pool.images[j], pool.to_crop[j], rng, sigma_px=sigma_px, degraded=degraded)
+        a, b, flow, loc = make_pair(pool.images[j], pool.to_crop[j], rng, sigma_px=sigma_px, degraded=degraded,
+                                    blink_fraction=blink_fraction)
+        ok = np.isfinite(flow).all(0)
         xs.append(np.stack([a, b]))
-        ys.append(flow)
-        local.append(np.sqrt((loc ** 2).sum(0)) >= LOCAL_PX)
-    return np.stack(xs), np.stack(ys), np.stack(local).astype(np.float32)
+        ys.append(np.where(ok, flow, 0.0))
+        local.append(ok & (np.sqrt((np.nan_to_num(loc) ** 2).sum(0)) >= LOCAL_PX))
+        valid.append(ok)
+    return np.stack(xs), np.stack(ys).astype(np.float32), np.stack(local).astype(np.float32), np.stack(valid).astype(np.float32)
 
 
 def main(argv=None):
@@ -112,6 +118,8 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=None, help="override the recipe's peak learning rate")
     ap.add_argument("--clean-fraction", type=float, default=None,
                     help="share of pairs without webcam degradation (default: the recipe's; v4 0.3, else 0)")
+    ap.add_argument("--blink-fraction", type=float, default=None,
+                    help="share of pairs in which both upper eyelids close (default: the recipe's; 0)")
     ap.add_argument("--name", default=None)
     a = ap.parse_args(argv)
     recipe = dict(RECIPES[a.arch])
@@ -125,6 +133,7 @@ def main(argv=None):
         recipe["lr"] = a.lr
     recipe["sigma_px"] = [a.min_sigma, SIGMA_PX[1]]
     recipe["clean_fraction"] = recipe.get("clean_fraction", 0.0) if a.clean_fraction is None else a.clean_fraction
+    recipe["blink_fraction"] = recipe.get("blink_fraction", 0.0) if a.blink_fraction is None else a.blink_fraction
     if a.init:
         recipe["init"] = a.init
     name = a.name or checkpoint_name(a.arch, a.seed)
@@ -148,17 +157,18 @@ def main(argv=None):
     CACHE.mkdir(parents=True, exist_ok=True)
     for step in range(1, recipe["steps"] + 1):
         model.train()
-        x, y, local = (torch.from_numpy(v) for v in batch(pool, train_idx, rng, recipe["batch"], tuple(recipe["sigma_px"]),
-                                                                  recipe["clean_fraction"]))
+        x, y, local, valid = (torch.from_numpy(v) for v in batch(pool, train_idx, rng, recipe["batch"],
+                                                                  tuple(recipe["sigma_px"]), recipe["clean_fraction"],
+                                                                  recipe["blink_fraction"]))
         pred = model(x[:, :1], x[:, 1:])
         lw = recipe.get("local_weight", 0.0)
         if isinstance(pred, tuple):   # v2, v3: the final flow and the intermediate estimate(s)
             pred, coarse = pred
-            total = epe_loss(pred, y, local, lw) + recipe["coarse_weight"] * sum(
-                epe_loss(c, y, local, lw) for c in coarse) / len(coarse)
+            total = epe_loss(pred, y, local, lw, valid) + recipe["coarse_weight"] * sum(
+                epe_loss(c, y, local, lw, valid) for c in coarse) / len(coarse)
         else:
-            total = epe_loss(pred, y)
-        loss = epe_loss(pred.detach(), y)   # logged: the plain EPE of the final flow
+            total = epe_loss(pred, y, valid=valid)
+        loss = epe_loss(pred.detach(), y, valid=valid)   # logged: the plain EPE of the final flow
         opt.zero_grad()
         total.backward()
         if recipe.get("clip"):

@@ -267,3 +267,62 @@ def test_a_clean_pair_is_the_rounded_sample_without_degradation():
     assert np.array_equal(a, np.round(FL.sample(src, crop_to_src, xs, ys)))
     degraded, *_ = FL.make_pair(src, to_crop, np.random.default_rng(4))
     assert not np.array_equal(degraded, a)
+
+
+def test_a_closing_lid_moves_only_its_skin_and_covers_the_eye():
+    """The blink of the training pairs: below the skin band's top and above the lid edge the
+    skin moves down (backward undoes forward); the eye the lid covers has no truth (NaN); the eye
+    corners, the band's top and everything outside (the brows) stay still."""
+    lid = FL.Lid(np.array([[40.0, 50], [45, 47], [55, 47], [60, 50]]), np.array([[40.0, 50], [45, 53], [55, 53], [60, 50]]),
+                 skin=6.0, closure=0.8)
+    x = np.full(5, 50.0, np.float32)
+    y = np.array([30.0, 41.0, 44.0, 49.0, 52.5], np.float32)   # brow, band top, skin, covered, eye left open
+    moved = lid.forward(x, y)
+    assert moved[0] == 30.0 and moved[1] == 41.0 and moved[4] == 52.5
+    assert 44.0 < moved[2] < 51.8 and np.isnan(moved[3])
+    assert abs(float(lid.backward(x[2:3], moved[2:3])[0]) - 44.0) < 1e-4
+    corners = np.array([40.0, 60.0], np.float32)
+    assert np.array_equal(lid.forward(corners, np.array([48.0, 48.0], np.float32)), [48.0, 48.0])
+
+
+def test_blink_pairs_are_consistent_and_the_default_pairs_unchanged():
+    """With `blink_fraction=1` both eyes close: NaN truth only around the eyes, and B warped by
+    the truth gives back A elsewhere. With 0, make_pair draws exactly what it always drew."""
+    import cv2
+
+    src = smooth_texture(2)
+    to_crop = np.array([[0.55, 0.0, 5.0], [0.0, 0.55, 5.0]])
+    a, b, flow, local = FL.make_pair(src, to_crop, np.random.default_rng(8), degraded=False, blink_fraction=1.0)
+    covered = np.isnan(flow).any(0)
+    rows, cols = np.nonzero(covered)
+    assert covered.sum() > 20 and 30 <= rows.min() and rows.max() <= 55 and 25 <= cols.min() and cols.max() <= 100
+    assert np.array_equal(np.isnan(local).any(0), covered)
+    # the same pair without the blink (the lids are drawn after everything else)
+    a0, b0, flow0, _ = FL.make_pair(src, to_crop, np.random.default_rng(8), degraded=False)
+    assert np.array_equal(a, a0)
+    ys, xs = np.mgrid[0:FL.SIZE, 0:FL.SIZE].astype(np.float32)
+
+    def warped_back(b, flow):
+        return cv2.remap(b, xs + np.nan_to_num(flow[0]), ys + np.nan_to_num(flow[1]), cv2.INTER_LINEAR)
+
+    lids = (np.abs(np.nan_to_num(flow[1] - flow0[1])) > 0.3) & ~covered         # the moving lid skin
+    grown = cv2.dilate(covered.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # bilinear reach of the edge
+    inner = np.zeros_like(covered)
+    inner[12:-12, 12:-12] = True
+    blink_error = np.abs(warped_back(b, flow) - a)[inner & ~grown].mean()
+    assert blink_error < np.abs(warped_back(b0, flow0) - a)[inner & ~grown].mean() + 0.05
+    assert lids.sum() > 20 and np.abs(b - a)[lids & ~grown].mean() > 3 * np.abs(warped_back(b, flow) - a)[lids & ~grown].mean()
+    plain = FL.make_pair(src, to_crop, np.random.default_rng(8))
+    again = FL.make_pair(src, to_crop, np.random.default_rng(8), blink_fraction=0.0)
+    assert all(np.array_equal(p, q) for p, q in zip(plain, again))
+
+
+def test_covered_pixels_are_left_out_of_the_loss():
+    from glimpse_train.flow_train import epe_loss
+
+    truth = torch.zeros(1, 2, 4, 4)
+    pred = torch.zeros(1, 2, 4, 4)
+    pred[0, 0, 0, 0] = 5.0                     # wrong only where the lid covers the eye
+    valid = torch.ones(1, 4, 4)
+    valid[0, 0, 0] = 0.0
+    assert float(epe_loss(pred, truth, valid=valid)) < 2e-3 < float(epe_loss(pred, truth))
