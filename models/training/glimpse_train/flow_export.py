@@ -38,6 +38,9 @@ def export_flow(model, path: Path) -> None:
     import torch
 
     model.eval()
+    for module in model.modules():   # v3, v4: the Lucas-Kanade windows as MatMuls
+        if hasattr(module, "freeze_windows"):
+            module.freeze_windows()
     a, b = (torch.from_numpy(v) for v in golden_pair())
     torch.onnx.export(model, (a, b), str(path), dynamo=False, input_names=["previous", "current"],
                       output_names=["flow"], opset_version=OPSET,
