@@ -9,6 +9,8 @@ use glimpse::commands::analyse::analyse_source;
 use glimpse::pipeline::PipelineConfig;
 use glimpse::synth::SynthSpec;
 
+#[path = "common/synth.rs"]
+mod synth;
 #[path = "common/video.rs"]
 mod video;
 
@@ -22,22 +24,7 @@ fn synth_then_analyse_gives_one_row_per_frame_with_container_timestamps() {
     let video = dir.path().join("face.mp4");
     let truth = dir.path().join("truth.csv");
     let out = dir.path().join("session");
-    let made = glimpse(&[
-        "synth",
-        "--out",
-        video.to_str().unwrap(),
-        "--truth",
-        truth.to_str().unwrap(),
-        "--seconds",
-        "8",
-        "--events",
-        "3",
-        "--macro-events",
-        "1",
-        "--seed",
-        "7",
-    ]);
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    synth::synth_video(&video, &truth, 8, 3, 1, 7);
 
     let analysed = glimpse(&["analyse", video.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(analysed.status.success(), "{}", String::from_utf8_lossy(&analysed.stderr));

@@ -13,6 +13,9 @@ use glimpse::pipeline::PipelineConfig;
 use glimpse::session::EVENTS_CSV_HEADER;
 use glimpse::synth::{EventKind, SynthSpec, SyntheticFace, read_truth_csv};
 
+#[path = "common/synth.rs"]
+mod synth;
+
 fn glimpse(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_glimpse")).args(args).output().expect("the binary runs")
 }
@@ -29,22 +32,7 @@ fn synthetic_micro_expressions_are_spotted_recognised_and_pictured() {
     let video = dir.path().join("face.mp4");
     let truth_path = dir.path().join("truth.csv");
     let out = dir.path().join("session");
-    let made = glimpse(&[
-        "synth",
-        "--out",
-        video.to_str().unwrap(),
-        "--truth",
-        truth_path.to_str().unwrap(),
-        "--seconds",
-        "14",
-        "--events",
-        "5",
-        "--macro-events",
-        "1",
-        "--seed",
-        "3",
-    ]);
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    synth::synth_video(&video, &truth_path, 14, 5, 1, 3);
     let analysed = glimpse(&["analyse", video.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&analysed.stderr);
     assert!(analysed.status.success(), "{stderr}");

@@ -9,6 +9,9 @@ use opencv::core::Mat;
 use opencv::prelude::*;
 use opencv::videoio::{CAP_FFMPEG, VideoCapture};
 
+#[path = "common/synth.rs"]
+mod synth;
+
 fn glimpse(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_glimpse")).args(args).output().expect("the binary runs")
 }
@@ -17,21 +20,7 @@ fn glimpse(args: &[&str]) -> Output {
 fn make_video(dir: &Path, name: &str) -> PathBuf {
     let video = dir.join(name);
     let truth = dir.join("truth.csv");
-    let args = [
-        "synth",
-        "--out",
-        video.to_str().unwrap(),
-        "--truth",
-        truth.to_str().unwrap(),
-        "--seconds",
-        "6",
-        "--events",
-        "1",
-        "--macro-events",
-        "0",
-    ];
-    let made = glimpse(&args);
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    synth::synth_video(&video, &truth, 6, 1, 0, 1);
     video
 }
 

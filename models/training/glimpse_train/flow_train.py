@@ -1,6 +1,6 @@
-"""`python -m glimpse_train flow-train [--arch v3] [--seed S] [--steps N]`: train the flow model with
-its architecture's one fixed recipe (`RECIPES`) and save cache/flow_v3_s{seed}.pt (v1, the first
-model: cache/flow_s{seed}.pt) and reports/flow_train_v3_s{seed}.json (v1: flow_train_s{seed}.json).
+"""`python -m glimpse_train flow-train [--arch v4] [--seed S] [--steps N]`: train the flow model with
+its architecture's one fixed recipe (`RECIPES`) and save cache/flow_{arch}_s{seed}.pt (v1, the first
+model: cache/flow_s{seed}.pt) and reports/flow_train_{arch}_s{seed}.json (v1: flow_train_s{seed}.json).
 
 Data (read from ../shared, nothing copied): LFW (aligned by its Haar box, as the pipeline's
 default) and 300-W afw + helen (aligned on their labels), minus the held-out faces (LFW people
@@ -44,7 +44,7 @@ LOCAL_PX = 0.2   # expression motion counted as local (as flow_eval's "local" pi
 
 
 def recipe_seed(arch: str) -> int:
-    """The seed an architecture's recipe trains with (v3: 5; the others 0)."""
+    """The seed an architecture's recipe trains with (v3, v4: 5; the others 0)."""
     return RECIPES[arch].get("seed", 0)
 
 
@@ -110,7 +110,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", default=None)
     ap.add_argument("--arch", default=ARCH, choices=ARCHS)
-    ap.add_argument("--seed", type=int, default=None, help="default: the recipe's (v3: 5), else 0")
+    ap.add_argument("--seed", type=int, default=None, help="default: the recipe's (v3, v4: 5), else 0")
     ap.add_argument("--steps", type=int, default=None, help="override the recipe's steps (smoke tests)")
     ap.add_argument("--local-weight", type=float, default=None, help="override the recipe's local weight (v3)")
     ap.add_argument("--lfw-limit", type=int, default=0, help="first N LFW images only (smoke tests)")
