@@ -38,6 +38,12 @@ if ! command -v cargo >/dev/null 2>&1; then
   }
   export PATH="$HOME/.cargo/bin:$PATH"
 fi
+# rustfmt for test.sh's format check: the toolchain file asks for it, but a toolchain installed
+# before it did (or with rustup's auto-install off) may lack it.
+if ! cargo fmt --version >/dev/null 2>&1; then
+  say "adding rustfmt"
+  rustup component add rustfmt
+fi
 
 # ONNX Runtime comes from the onnxruntime wheel, in a venv of the project's own.
 if [ ! -x .venv/bin/python ]; then
