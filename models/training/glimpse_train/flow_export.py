@@ -38,13 +38,17 @@ def export_flow(model, path: Path) -> None:
     import torch
 
     model.eval()
-    for module in model.modules():   # v3, v4: the Lucas-Kanade windows as MatMuls
-        if hasattr(module, "freeze_windows"):
-            module.freeze_windows()
+    steps = [m for m in model.modules() if hasattr(m, "freeze_windows")]   # v3, v4: windows as MatMuls
+    for step in steps:
+        step.freeze_windows()
     a, b = (torch.from_numpy(v) for v in golden_pair())
-    torch.onnx.export(model, (a, b), str(path), dynamo=False, input_names=["previous", "current"],
-                      output_names=["flow"], opset_version=OPSET,
-                      dynamic_axes={"previous": {0: "N"}, "current": {0: "N"}, "flow": {0: "N"}})
+    try:
+        torch.onnx.export(model, (a, b), str(path), dynamo=False, input_names=["previous", "current"],
+                          output_names=["flow"], opset_version=OPSET,
+                          dynamic_axes={"previous": {0: "N"}, "current": {0: "N"}, "flow": {0: "N"}})
+    finally:   # the model in memory goes back to its convolutions (its weights may change again)
+        for step in steps:
+            step.bands = None
     # The exporter leaves the output's spatial dims symbolic; write the contract's static shape.
     import onnx
 

@@ -86,6 +86,7 @@ def test_network_shapes_and_onnx_export_agree(tmp_path, arch):
     assert ref.shape == (1, 2, FL.SIZE, FL.SIZE)
     path = tmp_path / "flow.onnx"
     export_flow(model, path)
+    assert all(getattr(m, "bands", None) is None for m in model.modules())   # back to the convolutions
     sess = ort_session(path)
     assert [i.name for i in sess.get_inputs()] == ["previous", "current"]
     assert sess.get_outputs()[0].shape[1:] == [2, FL.SIZE, FL.SIZE]
