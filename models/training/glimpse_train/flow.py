@@ -325,8 +325,6 @@ def random_lids(rng: np.random.Generator, jitter: np.ndarray) -> tuple:
     """Both upper lids closing (a blink between the two frames): closure 0.15-1, the second eye
     within 15 % of the first, on the template's eyes as the jittered crop shows them (+-1 px),
     lid skin 0.32 of the eye's width (as the synthetic face's)."""
-    from .landmarks import TEMPLATE
-
     closure = rng.uniform(0.15, 1.0)
     lids = []
     for eye in EYES:
