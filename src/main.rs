@@ -160,6 +160,10 @@ enum EvalCommand {
         /// Number of synthetic videos (seeds 1..=N).
         #[arg(long, default_value_t = 3)]
         seeds: u64,
+        /// Number the seeds from here (seeds S..S+N-1): a development set apart from the
+        /// reported one (seeds 1..=3).
+        #[arg(long, default_value_t = 1)]
+        first_seed: u64,
         /// Length of each video.
         #[arg(long, default_value_t = 20.0)]
         seconds: f64,
@@ -168,6 +172,10 @@ enum EvalCommand {
         /// Only these methods (repeatable; default: all four).
         #[arg(long = "flow")]
         flows: Vec<glimpse::motion::FlowMethod>,
+        /// Also write each method's mean error on local motion per crop pixel into this folder
+        /// (`<method>_local_epe.png`, blue 0 to red 0.3 px, and `local_epe.csv`).
+        #[arg(long)]
+        error_maps: Option<PathBuf>,
         /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
@@ -438,9 +446,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", commands::bench::format(&report));
             }
         }
-        Some(Command::Eval { what: EvalCommand::Flow { seeds, seconds, fps, flows, json } }) => {
+        Some(Command::Eval { what: EvalCommand::Flow { seeds, first_seed, seconds, fps, flows, error_maps, json } }) => {
             let methods = if flows.is_empty() { glimpse::motion::FlowMethod::ALL.to_vec() } else { flows };
-            let report = commands::eval_flow::run(&commands::eval_flow::FlowEvalOptions { seeds, seconds, fps, methods })?;
+            let report = commands::eval_flow::run(&commands::eval_flow::FlowEvalOptions {
+                seeds,
+                first_seed,
+                seconds,
+                fps,
+                methods,
+                error_maps,
+            })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).context("formatting the report")?);
             } else {

@@ -10,6 +10,7 @@
 //! either frame are left out. Frames are used as rendered (8-bit, camera noise), not H.264.
 
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use opencv::core::{Mat, Scalar, Size};
@@ -19,6 +20,8 @@ use super::CommandError;
 use crate::face::{BoxF, Similarity};
 use crate::motion::{FlowMethod, MotionConfig, MotionField};
 use crate::pipeline::flow_estimator;
+use crate::recognition::images::{RgbImage, hsv_to_rgb};
+use crate::session::write_png;
 use crate::spotting::EventKind;
 use crate::synth::{SynthSpec, SyntheticFace};
 
@@ -33,10 +36,19 @@ const LOCAL_BINS: [(f32, f32); 4] = [(LOCAL_PX, 0.5), (0.5, 1.0), (1.0, 2.0), (2
 #[derive(Debug, Clone)]
 pub struct FlowEvalOptions {
     pub seeds: u64,
+    /// Seeds `first_seed..first_seed + seeds`: 1 for the reported numbers, others (e.g. 101)
+    /// for development, so that what is tried is not judged on the reported videos.
+    pub first_seed: u64,
     pub seconds: f64,
     pub fps: f64,
     pub methods: Vec<FlowMethod>,
+    /// Write each method's mean local EPE per crop pixel here (`<method>_local_epe.png`, one
+    /// colour scale for all) and all of them in `local_epe.csv`: where on the face it errs.
+    pub error_maps: Option<PathBuf>,
 }
+
+/// Top of the error maps' colour scale (crop px): the same for every method so that they compare.
+const ERROR_MAP_MAX_PX: f64 = 0.3;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FlowMethodResult {
@@ -55,6 +67,7 @@ pub struct FlowMethodResult {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FlowEvalReport {
     pub seeds: u64,
+    pub first_seed: u64,
     pub seconds: f64,
     pub fps: f64,
     pub lag_frames: u64,
@@ -161,18 +174,88 @@ fn epe(field: &MotionField, pair: &Pair, keep: impl Fn(usize) -> bool) -> (f64, 
     (sum, n)
 }
 
+/// Per crop pixel: the summed end-point error over the local pixels of the micro pairs, and how many.
+struct ErrorMap {
+    sum: Vec<f64>,
+    count: Vec<u32>,
+}
+
+impl ErrorMap {
+    fn new() -> Self {
+        let n = (CROP * CROP) as usize;
+        ErrorMap { sum: vec![0.0; n], count: vec![0; n] }
+    }
+
+    fn add(&mut self, field: &MotionField, pair: &Pair) {
+        for (i, truth) in pair.truth.iter().enumerate() {
+            if let Some([u, v]) = truth
+                && pair.local[i] >= LOCAL_PX
+            {
+                self.sum[i] += ((field.u[i] - u) as f64).hypot((field.v[i] - v) as f64);
+                self.count[i] += 1;
+            }
+        }
+    }
+
+    fn mean(&self, i: usize) -> Option<f64> {
+        (self.count[i] > 0).then(|| self.sum[i] / self.count[i] as f64)
+    }
+}
+
+/// The maps, the CSV, and `crop.png`: the first pair's earlier crop, the face the maps lie on.
+fn write_error_maps(dir: &Path, maps: &[(FlowMethod, ErrorMap)], face: Option<&Mat>) -> Result<(), CommandError> {
+    std::fs::create_dir_all(dir).map_err(|source| CommandError::OutputDir { path: dir.to_path_buf(), source })?;
+    let side = CROP as usize;
+    if let Some(face) = face {
+        let image =
+            RgbImage::from_gray_mat(face).map_err(|e| CommandError::Pipeline(crate::motion::MotionError::OpenCv(e).into()))?;
+        write_png(&dir.join("crop.png"), &image)?;
+    }
+    for (method, map) in maps {
+        // Black where no local motion was measured; otherwise blue (0 px) to red (the scale's top).
+        let pixels = (0..side * side)
+            .flat_map(|i| match map.mean(i) {
+                Some(mean) => hsv_to_rgb(240.0 * (1.0 - (mean / ERROR_MAP_MAX_PX).min(1.0)) as f32, 1.0, 1.0),
+                None => [0; 3],
+            })
+            .collect();
+        let path = dir.join(format!("{method}_local_epe.png"));
+        write_png(&path, &RgbImage { width: side, height: side, pixels })?;
+    }
+    let path = dir.join("local_epe.csv");
+    let mut csv = String::from("x,y,pairs");
+    for (method, _) in maps {
+        let _ = write!(csv, ",{method}");
+    }
+    csv.push('\n');
+    for i in 0..side * side {
+        let Some((_, first)) = maps.first() else { break };
+        if first.count[i] == 0 {
+            continue;
+        }
+        let _ = write!(csv, "{},{},{}", i % side, i / side, first.count[i]);
+        for (_, map) in maps {
+            let _ = write!(csv, ",{:.5}", map.mean(i).unwrap_or(f64::NAN));
+        }
+        csv.push('\n');
+    }
+    std::fs::write(&path, csv).map_err(|source| CommandError::WriteFile { path, source })
+}
+
 pub fn run(options: &FlowEvalOptions) -> Result<FlowEvalReport, CommandError> {
     let lag = ((MotionConfig::default().lag_ms / 1000.0 * options.fps).round() as u64).max(1);
     let mut pairs = Vec::new();
-    for seed in 1..=options.seeds {
+    for seed in options.first_seed..options.first_seed + options.seeds {
         pairs.extend(pairs_for_seed(options, seed, lag)?);
     }
     let mut methods = Vec::new();
+    let mut maps = Vec::new();
     for &method in &options.methods {
         let mut estimator = flow_estimator(method)?;
         let (mut all, mut neutral) = ((0.0, 0), (0.0, 0));
         let mut by_size = [(0.0, 0); LOCAL_BINS.len()];
         let mut times = Vec::with_capacity(pairs.len());
+        let mut map = ErrorMap::new();
         for pair in &pairs {
             let started = Instant::now();
             let field = estimator.estimate(&pair.previous, &pair.current).map_err(crate::pipeline::PipelineError::from)?;
@@ -183,6 +266,7 @@ pub fn run(options: &FlowEvalOptions) -> Result<FlowEvalReport, CommandError> {
             };
             add(&mut all, epe(&field, pair, |_| true));
             if pair.micro {
+                map.add(&field, pair);
                 for (acc, &(low, high)) in by_size.iter_mut().zip(&LOCAL_BINS) {
                     add(acc, epe(&field, pair, |i| pair.local[i] >= low && pair.local[i] < high));
                 }
@@ -190,6 +274,7 @@ pub fn run(options: &FlowEvalOptions) -> Result<FlowEvalReport, CommandError> {
                 add(&mut neutral, epe(&field, pair, |_| true));
             }
         }
+        maps.push((method, map));
         times.sort_by(f64::total_cmp);
         let mean = |(s, n): (f64, usize)| if n > 0 { s / n as f64 } else { f64::NAN };
         // The bins cover every local pixel (>= LOCAL_PX) once.
@@ -203,6 +288,9 @@ pub fn run(options: &FlowEvalOptions) -> Result<FlowEvalReport, CommandError> {
             ms_per_pair_median: times.get(times.len() / 2).copied().unwrap_or(f64::NAN),
         });
     }
+    if let Some(dir) = &options.error_maps {
+        write_error_maps(dir, &maps, pairs.first().map(|p| &p.previous))?;
+    }
     let count = |low: f32, high: f32| {
         let local = pairs.iter().filter(|p| p.micro).flat_map(|p| p.truth.iter().zip(&p.local));
         local.filter(|(truth, l)| truth.is_some() && **l >= low && **l < high).count()
@@ -211,6 +299,7 @@ pub fn run(options: &FlowEvalOptions) -> Result<FlowEvalReport, CommandError> {
     let local_pixels_by_size = LOCAL_BINS.iter().map(|&(low, high)| count(low, high)).collect();
     Ok(FlowEvalReport {
         seeds: options.seeds,
+        first_seed: options.first_seed,
         seconds: options.seconds,
         fps: options.fps,
         lag_frames: lag,
@@ -226,8 +315,10 @@ pub fn format(report: &FlowEvalReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "synthetic: {} videos x {:.0} s at {:.0} fps; pairs {} frames apart: {} in micro-expressions ({} px of local motion >= {LOCAL_PX} px), {} neutral; EPE in crop px",
+        "synthetic: {} videos (seeds {}-{}) x {:.0} s at {:.0} fps; pairs {} frames apart: {} in micro-expressions ({} px of local motion >= {LOCAL_PX} px), {} neutral; EPE in crop px",
         report.seeds,
+        report.first_seed,
+        report.first_seed + report.seeds - 1,
         report.seconds,
         report.fps,
         report.lag_frames,
@@ -270,8 +361,13 @@ mod tests {
 
     #[test]
     fn scores_each_method_against_the_renderers_motion_by_size() {
-        let options =
-            FlowEvalOptions { seeds: 1, seconds: 15.0, fps: 30.0, methods: vec![FlowMethod::Dis, FlowMethod::Farneback] };
+        let options = FlowEvalOptions {
+            seeds: 1,
+            seconds: 15.0,
+            fps: 30.0,
+            methods: vec![FlowMethod::Dis, FlowMethod::Farneback],
+            error_maps: None,
+        };
         let report = run(&options).unwrap();
         assert!(report.micro_pairs > 0 && report.neutral_pairs > 0, "{report:?}");
         assert_eq!(report.local_pixels_by_size.iter().sum::<usize>(), report.local_pixels);

@@ -228,18 +228,30 @@ class Lid:
 
 
 SIGMA_PX = (5.0, 16.0)     # the bumps' width (sigma, crop px) in the shipped model's pairs
+FOREHEAD_RAISE = 0.3       # forehead centres: the brow points raised by this share of the inter-ocular distance
 
 
-def random_field(rng: np.random.Generator, sigma_px: tuple = SIGMA_PX) -> Field:
+def forehead_points() -> np.ndarray:
+    """[10,2] template points on the forehead above each brow point, where brow raisers (AU1, AU2)
+    move the skin: smooth skin with little texture, which the brow-centred bumps barely reach."""
+    iod = float(np.linalg.norm(TEMPLATE[36:42].mean(0) - TEMPLATE[42:48].mean(0)))
+    return TEMPLATE[17:27] - np.array([0.0, FOREHEAD_RAISE * iod])
+
+
+def random_field(rng: np.random.Generator, sigma_px: tuple = SIGMA_PX, forehead: bool = False) -> Field:
     """0-5 AU-like bumps (peak 0.2-4 px, log-uniform; sigma uniform in `sigma_px`) at jittered
     template points, some with a local stretch; a small head motion (rotation ~0.6 deg, scale
-    ~0.8 %, shift ~1 px)."""
+    ~0.8 %, shift ~1 px). `forehead` adds the forehead (`forehead_points`) as a seventh region;
+    without it the draws are those of the shipped model's pairs."""
     k = int(rng.choice([0, 1, 2, 3, 4, 5], p=[0.12, 0.22, 0.24, 0.2, 0.14, 0.08]))
-    regions = list(AU_POINTS)
+    points = {name: TEMPLATE[ids] for name, ids in AU_POINTS.items()}
+    if forehead:
+        points["forehead"] = forehead_points()
+    regions = list(points)
     centres, sigmas, vectors, mats = [], [], [], []
     for _ in range(k):
-        pts = AU_POINTS[regions[rng.integers(len(regions))]]
-        c = TEMPLATE[pts[rng.integers(len(pts))]] + rng.normal(0, 3, 2)
+        pts = points[regions[rng.integers(len(regions))]]
+        c = pts[rng.integers(len(pts))] + rng.normal(0, 3, 2)
         s = rng.uniform(*sigma_px)
         amp = math.exp(rng.uniform(math.log(0.2), math.log(4.0)))
         ang = rng.uniform(0, 2 * math.pi)
@@ -336,15 +348,15 @@ def random_lids(rng: np.random.Generator, jitter: np.ndarray) -> tuple:
 
 
 def make_pair(src: np.ndarray, to_crop: np.ndarray, rng: np.random.Generator, field: Field | None = None,
-              sigma_px: tuple = SIGMA_PX, degraded: bool = True, blink_fraction: float = 0.0):
+              sigma_px: tuple = SIGMA_PX, degraded: bool = True, blink_fraction: float = 0.0, forehead: bool = False):
     """-> (previous [128,128] float32 0..255, current, flow [2,128,128], local flow [2,128,128]).
     `degraded=False`: only the 8-bit rounding, no webcam degradation. A `blink_fraction` of the
     pairs also close both upper eyelids (`random_lids`); the flow is NaN where a lid covers the
     eye. With 0 (the default) no random number is drawn for it: the fixed pair sets stay as
-    they were."""
+    they were. `forehead`: bumps on the forehead too (`random_field`)."""
     jitter = crop_jitter(rng)
     crop_to_src = invert(compose(jitter, to_crop))
-    field = field or random_field(rng, sigma_px)
+    field = field or random_field(rng, sigma_px, forehead)
     if blink_fraction and rng.random() < blink_fraction:
         field = replace(field, lids=random_lids(rng, jitter))
     ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
@@ -378,7 +390,7 @@ def validation_pairs(pool: FacePool, n: int = 200, seed: int = 777):
 # ---------------------------------------------------------------- network
 CORR_RADIUS = 2            # v1 and v2's coarse correlation at stride 4: +-2 cells = +-8 crop px
 CORR_CHANNELS = 16         # v2: the stride-4 features are projected to 16 channels for the correlation
-ARCHS = ("v1", "v2", "v3", "v4")
+ARCHS = ("v1", "v2", "v3", "v4", "v6")
 ARCH = "v4"                # the architecture trained and exported by default (the shipped one)
 
 
@@ -462,6 +474,8 @@ def build_model(arch: str = ARCH):
         return build_model_v3()
     if arch == "v4":
         return build_model_v3(full_windows=(2.5, 1.5), input_blur=False)
+    if arch == "v6":
+        return build_model_v3(full_windows=(2.5, 1.5), input_blur=False, antialias=True)
     raise ValueError(f"unknown flow architecture {arch!r} (one of {ARCHS})")
 
 
@@ -615,11 +629,24 @@ def window_band(taps, n: int):
     return torch.einsum("ck,kij->cij", taps, one_hot)
 
 
+def binomial_blur(x):
+    """[1,2,1]/4 in each direction, replicated border; as weighted sums of shifted slices, not a
+    conv: ONNX Runtime runs a one-channel conv as a 16-channel one (its NCHWc layout)."""
+    import torch.nn.functional as F
+
+    h, w = x.shape[2], x.shape[3]
+    p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    x = (p[:, :, :, 0:w] + 2 * p[:, :, :, 1:w + 1] + p[:, :, :, 2:w + 2]) * 0.25
+    return (x[:, :, 0:h] + 2 * x[:, :, 1:h + 1] + x[:, :, 2:h + 2]) * 0.25
+
+
 def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, full_windows=(2.5,),
-                   input_blur: bool = True):
+                   input_blur: bool = True, antialias: bool = False):
     """v3: Lucas-Kanade steps unrolled over a pyramid, with learned windows, and a learned
     correction. v4 is the same network with no fixed input blur and two full-resolution steps
-    (initial windows 2.5 and 1.5). See `models/flow.md`."""
+    (initial windows 2.5 and 1.5); v6 is v4 whose pyramid blurs ([1,2,1]/4) before each 2x2
+    average, so that fine texture (hair) does not alias into the coarse levels. See
+    `models/flow.md`."""
     import math
 
     import torch
@@ -696,6 +723,7 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             self.full = LucasKanadeStep(SIZE, full_windows[0])
             self.full_more = nn.ModuleList([LucasKanadeStep(SIZE, w) for w in full_windows[1:]])
             self.input_blur = input_blur
+            self.antialias = antialias
             self.register_buffer("pre", gaussian_taps(1.0), persistent=False)
 
         def blur(self, x):
@@ -714,7 +742,8 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             x = standardise(torch.cat([previous, current], 0))
             pyramid = {SIZE: self.blur(x) if self.input_blur else x}
             for s in (64, 32, 16):
-                pyramid[s] = F.avg_pool2d(pyramid[s * 2], 2)
+                finer = pyramid[s * 2]
+                pyramid[s] = F.avg_pool2d(binomial_blur(finer) if self.antialias else finer, 2)
             flow = torch.zeros(n, 2, 16, 16)
             estimates = []
             for s, steps in zip(self.sizes, self.steps):
