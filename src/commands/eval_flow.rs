@@ -358,15 +358,18 @@ pub fn format(report: &FlowEvalReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opencv::prelude::MatTraitConst;
 
     #[test]
     fn scores_each_method_against_the_renderers_motion_by_size() {
+        let maps = tempfile::tempdir().unwrap();
         let options = FlowEvalOptions {
             seeds: 1,
+            first_seed: 1,
             seconds: 15.0,
             fps: 30.0,
             methods: vec![FlowMethod::Dis, FlowMethod::Farneback],
-            error_maps: None,
+            error_maps: Some(maps.path().join("maps")),
         };
         let report = run(&options).unwrap();
         assert!(report.micro_pairs > 0 && report.neutral_pairs > 0, "{report:?}");
@@ -379,5 +382,42 @@ mod tests {
         }
         let table = format(&report);
         assert!(table.contains("dis ") && table.contains("farneback") && table.contains("local 1-2 px"), "{table}");
+
+        // The maps hold the same errors: their pair-weighted mean is each method's local EPE.
+        let dir = maps.path().join("maps");
+        for name in ["crop.png", "dis_local_epe.png", "farneback_local_epe.png"] {
+            let image = opencv::imgcodecs::imread(dir.join(name).to_str().unwrap(), opencv::imgcodecs::IMREAD_COLOR).unwrap();
+            assert_eq!((image.rows(), image.cols()), (CROP, CROP), "{name}");
+        }
+        let csv = std::fs::read_to_string(dir.join("local_epe.csv")).unwrap();
+        let mut lines = csv.lines();
+        assert_eq!(lines.next(), Some("x,y,pairs,dis,farneback"));
+        let (mut pairs, mut sums) = (0.0, [0.0; 2]);
+        for line in lines {
+            let values: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
+            pairs += values[2];
+            for (sum, mean) in sums.iter_mut().zip(&values[3..]) {
+                *sum += values[2] * mean;
+            }
+        }
+        assert_eq!(pairs as usize, report.local_pixels);
+        for (m, sum) in report.methods.iter().zip(sums) {
+            assert!((sum / pairs - m.epe_local).abs() < 1e-4, "{} {m:?}", sum / pairs);
+        }
+    }
+
+    #[test]
+    fn development_seeds_are_other_videos() {
+        let options = |first_seed| FlowEvalOptions {
+            seeds: 1,
+            first_seed,
+            seconds: 15.0,
+            fps: 30.0,
+            methods: vec![FlowMethod::Farneback],
+            error_maps: None,
+        };
+        let (reported, development) = (run(&options(1)).unwrap(), run(&options(101)).unwrap());
+        assert_ne!(reported.local_pixels, development.local_pixels);
+        assert!(format(&development).contains("seeds 101-101"));
     }
 }

@@ -158,9 +158,9 @@ def test_timing_takes_turns_and_reports_every_method():
     assert calls[10:14] == ["ours v2", "dis", "ours v2", "dis"]   # after the 5 warm-up pairs each
 
 
-@pytest.mark.parametrize("arch", ["v3", "v4"])
+@pytest.mark.parametrize("arch", ["v3", "v4", "v6"])
 def test_untrained_lucas_kanade_nets_recover_a_shift(arch):
-    """Before any training v3 and v4 are plain coarse-to-fine Lucas-Kanade (Gaussian windows, a
+    """Before any training v3, v4 and v6 are plain coarse-to-fine Lucas-Kanade (Gaussian windows, a
     zero correction): a global sub-pixel shift of a smooth texture comes out in OpenCV's convention."""
     a, b, flow = shifted_pair(3)
     torch.manual_seed(0)
@@ -327,3 +327,32 @@ def test_covered_pixels_are_left_out_of_the_loss():
     valid = torch.ones(1, 4, 4)
     valid[0, 0, 0] = 0.0
     assert float(epe_loss(pred, truth, valid=valid)) < 2e-3 < float(epe_loss(pred, truth))
+
+
+def test_forehead_bumps_sit_above_the_brows_and_leave_the_default_draws_alone():
+    forehead = FL.forehead_points()
+    brows = FL.TEMPLATE[17:27]
+    assert forehead.shape == (10, 2) and np.allclose(forehead[:, 0], brows[:, 0])
+    rise = brows[:, 1] - forehead[:, 1]
+    assert np.allclose(rise, rise[0]) and 10 < rise[0] < 20 and (forehead[:, 1] > 0).all()   # in the crop
+    near = lambda field: [np.linalg.norm(forehead - c, axis=1).min() < 10 for c in field.centres]
+    with_forehead = [hit for i in range(200) for hit in near(FL.random_field(np.random.default_rng(i), forehead=True))]
+    without = [hit for i in range(200) for hit in near(FL.random_field(np.random.default_rng(i)))]
+    assert sum(with_forehead) > 3 * max(sum(without), 1)
+    # without the option the generator draws exactly what it always drew
+    plain = FL.random_field(np.random.default_rng(5))
+    again = FL.random_field(np.random.default_rng(5), forehead=False)
+    assert np.array_equal(plain.centres, again.centres) and np.array_equal(plain.vectors, again.vectors)
+
+
+def test_v6_pyramid_blurs_before_it_averages():
+    """The binomial blur keeps flat and linear images (away from the border) and removes the
+    finest stripes, which a plain 2x2 average would alias; v6 has v4's parameters."""
+    y, x = np.mgrid[0:16, 0:16].astype(np.float32)
+    ramp = torch.from_numpy(3 * x + 2 * y + 5)[None, None]
+    assert torch.allclose(FL.binomial_blur(ramp)[..., 1:-1, 1:-1], ramp[..., 1:-1, 1:-1])
+    stripes = torch.from_numpy(np.where(x % 2 == 0, 1.0, -1.0).astype(np.float32))[None, None]
+    assert FL.binomial_blur(stripes)[..., 1:-1, 1:-1].abs().max() < 1e-6
+    v4, v6 = FL.build_model("v4"), FL.build_model("v6")
+    assert [p.shape for p in v4.parameters()] == [p.shape for p in v6.parameters()]
+    assert v6.antialias and not v4.antialias
