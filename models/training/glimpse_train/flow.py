@@ -391,7 +391,7 @@ def validation_pairs(pool: FacePool, n: int = 200, seed: int = 777):
 CORR_RADIUS = 2            # v1 and v2's coarse correlation at stride 4: +-2 cells = +-8 crop px
 CORR_CHANNELS = 16         # v2: the stride-4 features are projected to 16 channels for the correlation
 ARCHS = ("v1", "v2", "v3", "v4", "v6")
-ARCH = "v4"                # the architecture trained and exported by default (the shipped one)
+ARCH = "v6"                # the architecture trained and exported by default (the shipped one)
 
 
 def _blocks():

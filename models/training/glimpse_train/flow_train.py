@@ -39,10 +39,11 @@ RECIPES = {
     # sequences are far cleaner than the degraded pairs v3 was fitted to)
     "v4": {"steps": 4000, "batch": 16, "lr": 2e-3, "wd": 1e-4, "warmup": 0.05, "coarse_weight": 0.5, "clip": 5.0,
            "local_weight": 1.0, "clean_fraction": 0.3, "seed": 5},
-    # v6: v4's recipe, plus bumps on the forehead (session 9's error maps: v4 loses to DIS on the
-    # smooth forehead above the brows) and 15 % of pairs with a blink (v4's false alarms)
+    # v6 (shipped): v4's recipe, plus bumps on the forehead (session 9's error maps: v4 loses to
+    # DIS on the smooth forehead above the brows). Candidate B of reports/flow_v6_preregistration.md;
+    # candidate A added `--blink-fraction 0.15` and failed its validation rule.
     "v6": {"steps": 4000, "batch": 16, "lr": 2e-3, "wd": 1e-4, "warmup": 0.05, "coarse_weight": 0.5, "clip": 5.0,
-           "local_weight": 1.0, "clean_fraction": 0.3, "blink_fraction": 0.15, "forehead": True, "seed": 11},
+           "local_weight": 1.0, "clean_fraction": 0.3, "forehead": True, "seed": 11},
 }
 LOCAL_PX = 0.2   # expression motion counted as local (as flow_eval's "local" pixels)
 
@@ -125,7 +126,7 @@ def main(argv=None):
     ap.add_argument("--clean-fraction", type=float, default=None,
                     help="share of pairs without webcam degradation (default: the recipe's; v4 0.3, else 0)")
     ap.add_argument("--blink-fraction", type=float, default=None,
-                    help="share of pairs in which both upper eyelids close (default: the recipe's; v6 0.15, else 0)")
+                    help="share of pairs in which both upper eyelids close (default: the recipe's; 0)")
     ap.add_argument("--name", default=None)
     a = ap.parse_args(argv)
     recipe = dict(RECIPES[a.arch])
