@@ -95,3 +95,49 @@ impl FlowEstimator for FarnebackFlow {
         MotionField::from_mat(&flow)
     }
 }
+
+/// Another estimator's flow, then OpenCV's variational refinement (brightness and gradient
+/// constancy with a smoothness term, solved by SOR): DIS's own last stage, with DIS's
+/// parameters. It fills smooth, textureless skin (the forehead) from the motion around it, where
+/// a window-based estimate has little to go on.
+pub struct RefinedFlow {
+    inner: Box<dyn FlowEstimator>,
+    refinement: Ptr<video::VariationalRefinement>,
+    name: String,
+}
+
+impl RefinedFlow {
+    /// `iterations`: outer fixed-point iterations (DIS's `variational_refinement_iterations`).
+    pub fn new(inner: Box<dyn FlowEstimator>, iterations: i32) -> Result<Self, MotionError> {
+        let mut refinement = video::VariationalRefinement::create()?;
+        refinement.set_fixed_point_iterations(iterations)?;
+        refinement.set_sor_iterations(5)?;
+        refinement.set_omega(1.6)?;
+        refinement.set_alpha(20.0)?;
+        refinement.set_delta(5.0)?;
+        refinement.set_gamma(10.0)?;
+        let name = format!("{}-vr", inner.name());
+        Ok(Self { inner, refinement, name })
+    }
+}
+
+impl MotionField {
+    /// As an OpenCV CV_32FC2 flow matrix.
+    pub fn to_mat(&self) -> Result<Mat, MotionError> {
+        let vectors: Vec<opencv::core::Vec2f> =
+            self.u.iter().zip(&self.v).map(|(&u, &v)| opencv::core::Vec2f::from([u, v])).collect();
+        Ok(Mat::from_slice(&vectors)?.reshape(2, self.height as i32)?.try_clone()?)
+    }
+}
+
+impl FlowEstimator for RefinedFlow {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn estimate(&mut self, previous: &Mat, current: &Mat) -> Result<MotionField, MotionError> {
+        let mut flow = self.inner.estimate(previous, current)?.to_mat()?;
+        self.refinement.calc(previous, current, &mut flow)?;
+        MotionField::from_mat(&flow)
+    }
+}

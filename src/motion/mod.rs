@@ -4,8 +4,11 @@
 mod flow;
 mod regions;
 
-pub use flow::{DisFlow, FarnebackFlow, FlowEstimator, MotionField};
+pub use flow::{DisFlow, FarnebackFlow, FlowEstimator, MotionField, RefinedFlow};
 pub use regions::{Region, RegionMasks, RegionMotion, RegionSignals};
+
+/// Fixed-point iterations of the refinement after `flow.onnx` (`--flow onnx-vr`); DIS runs 5.
+pub const REFINEMENT_ITERATIONS: i32 = 1;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -238,10 +241,13 @@ pub enum FlowMethod {
     Farneback,
     /// OpenCV's Dual TV-L1 with its default parameters (the MER input's flow), for comparison.
     Tvl1,
+    /// `flow.onnx`, then OpenCV's variational refinement with DIS's parameters ([`RefinedFlow`]).
+    OnnxVr,
 }
 
 impl FlowMethod {
-    pub const ALL: [FlowMethod; 4] = [FlowMethod::Onnx, FlowMethod::Dis, FlowMethod::Farneback, FlowMethod::Tvl1];
+    pub const ALL: [FlowMethod; 5] =
+        [FlowMethod::Onnx, FlowMethod::OnnxVr, FlowMethod::Dis, FlowMethod::Farneback, FlowMethod::Tvl1];
 }
 
 impl std::fmt::Display for FlowMethod {
@@ -251,6 +257,7 @@ impl std::fmt::Display for FlowMethod {
             FlowMethod::Onnx => "onnx",
             FlowMethod::Farneback => "farneback",
             FlowMethod::Tvl1 => "tvl1",
+            FlowMethod::OnnxVr => "onnx-vr",
         })
     }
 }
@@ -261,7 +268,7 @@ impl std::str::FromStr for FlowMethod {
         FlowMethod::ALL
             .into_iter()
             .find(|m| m.to_string() == s.trim().to_ascii_lowercase())
-            .ok_or_else(|| format!("unknown flow method '{s}' (expected onnx, dis, farneback or tvl1)"))
+            .ok_or_else(|| format!("unknown flow method '{s}' (expected onnx, onnx-vr, dis, farneback or tvl1)"))
     }
 }
 

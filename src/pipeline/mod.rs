@@ -120,6 +120,10 @@ pub fn flow_estimator(method: FlowMethod) -> Result<Box<dyn FlowEstimator>, Pipe
         FlowMethod::Onnx => Box::new(OnnxFlow::load(&models_dir().join(FLOW_FILE))?),
         FlowMethod::Farneback => Box::new(crate::motion::FarnebackFlow),
         FlowMethod::Tvl1 => Box::new(crate::recognition::TvL1Flow::new()?),
+        FlowMethod::OnnxVr => Box::new(crate::motion::RefinedFlow::new(
+            Box::new(OnnxFlow::load(&models_dir().join(FLOW_FILE))?),
+            crate::motion::REFINEMENT_ITERATIONS,
+        )?),
     })
 }
 
