@@ -80,8 +80,9 @@ enum Command {
         /// Align the face crop by the tracked `box` (default) or by the `landmarks`.
         #[arg(long, default_value = "box")]
         align_by: glimpse::face::AlignBy,
-        /// The flow between face crops: `onnx` (models/flow.onnx), `dis`, `farneback` or
-        /// `tvl1` (OpenCV); default: the one that measured better (see the README).
+        /// The flow between face crops: `onnx` (models/flow.onnx), `onnx-vr` (it, then OpenCV's
+        /// variational refinement), `dis`, `farneback` or `tvl1` (OpenCV); default: the one that
+        /// measured better (see the README).
         #[arg(long)]
         flow: Option<glimpse::motion::FlowMethod>,
         #[command(flatten)]
@@ -137,7 +138,7 @@ enum Command {
         #[arg(long, requires = "soak_minutes")]
         unpaced: bool,
         /// The flow between face crops: `dis` (the default), `onnx` (models/flow.onnx: all three
-        /// models), `farneback` or `tvl1`.
+        /// models), `onnx-vr`, `farneback` or `tvl1`.
         #[arg(long)]
         flow: Option<glimpse::motion::FlowMethod>,
         /// Print JSON instead of the table.
@@ -212,7 +213,7 @@ enum EvalCommand {
         /// Align the face crop by the tracked `box` (default) or by the `landmarks`.
         #[arg(long, default_value = "box")]
         align_by: glimpse::face::AlignBy,
-        /// The flow between face crops: `onnx`, `dis`, `farneback` or `tvl1` (default: as `analyse`).
+        /// The flow between face crops: `onnx`, `onnx-vr`, `dis`, `farneback` or `tvl1` (default: as `analyse`).
         #[arg(long)]
         flow: Option<glimpse::motion::FlowMethod>,
         /// Also recognise each event with models/mer.onnx and score its emotion against the

@@ -774,6 +774,8 @@ def epe(pred: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> 
 
 
 # ---------------------------------------------------------------- classical baselines
+REFINEMENT_ITERATIONS = 1   # fixed-point iterations of the refinement after our model (src/motion/mod.rs)
+
 class Classical:
     """OpenCV flows on uint8 crops, as the Rust side runs them: DIS with the settings of `DisFlow`
     and Farneback as `FarnebackFlow` (src/motion/flow.rs), Dual TV-L1 with the parameters of
@@ -792,6 +794,22 @@ class Classical:
         dis.setUseSpatialPropagation(True)
         self.dis = dis
         self.tvl1 = cv2.optflow.DualTVL1OpticalFlow_create(0.25, 0.15, 0.3, 5, 5, 0.01, 30, 10, 0.8, 0.0, 5, False)
+
+    def refine(self, a: np.ndarray, b: np.ndarray, flow: np.ndarray, iterations: int = REFINEMENT_ITERATIONS) -> np.ndarray:
+        """`flow` [2,H,W] refined by OpenCV's variational refinement with DIS's parameters, as the
+        Rust side's `RefinedFlow` (`--flow onnx-vr`)."""
+        import cv2
+
+        r = cv2.VariationalRefinement_create()
+        r.setFixedPointIterations(iterations)
+        r.setSorIterations(5)
+        r.setOmega(1.6)
+        r.setAlpha(20.0)
+        r.setDelta(5.0)
+        r.setGamma(10.0)
+        f = np.ascontiguousarray(flow.transpose(1, 2, 0), dtype=np.float32)
+        r.calc(a.astype(np.uint8), b.astype(np.uint8), f)
+        return f.transpose(2, 0, 1)
 
     def run(self, method: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         import cv2

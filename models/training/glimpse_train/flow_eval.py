@@ -70,6 +70,8 @@ def main(argv=None):
     ap.add_argument("--pairs", type=int, default=None, help="default 400 held-out, 200 validation")
     ap.add_argument("--set", default="held-out", choices=["held-out", "validation"],
                     help="validation: pairs from training faces (flow.validation_pairs), for choosing a recipe")
+    ap.add_argument("--refine", action="store_true",
+                    help="also each model followed by OpenCV's variational refinement (rows '<label>-vr', as --flow onnx-vr)")
     ap.add_argument("--timing-pairs", type=int, default=60)
     ap.add_argument("--out", default=None, help="default reports/flow_eval.json (validation: flow_eval_validation.json)")
     a = ap.parse_args(argv)
@@ -81,13 +83,15 @@ def main(argv=None):
     if len(labels) != len(models) or len(set(labels)) != len(labels) or set(labels) & set(CLASSICAL):
         raise SystemExit("give one distinct --label per --model (not a classical method's name)")
     ours = dict(zip(labels, models))
-    METHODS = labels + CLASSICAL
+    refined = [f"{k}-vr" for k in labels] if a.refine else []
+    METHODS = labels + refined + CLASSICAL
     pool = build_pool(a.data)
     pairs = validation_pairs(pool, a.pairs or 200) if validation else held_out_pairs(pool, a.pairs or 400)
     cv2.setNumThreads(1)
     classical = Classical()
     fns = {k: (lambda x, y, s=ort_session(m, 1): run_ours(s, x, y)) for k, m in ours.items()}
     fns.update({m: (lambda x, y, m=m: classical.run(m, x, y)) for m in CLASSICAL})
+    fns.update({f"{k}-vr": (lambda x, y, k=k: classical.refine(x, y, fns[k](x, y))) for k in (ours if a.refine else [])})
 
     rows = {m: {"all": [], "local": [], "bins": {"0.2-1": [], "1-2": [], "2-4": []}, "still": []} for m in METHODS}
     for _, pa, pb, flow, local in pairs:
@@ -110,6 +114,7 @@ def main(argv=None):
     for threads in (1, 2):
         cv2.setNumThreads(threads)
         fns_t = {k: (lambda x, y, s=ort_session(m, threads): run_ours(s, x, y)) for k, m in ours.items()}
+        fns_t.update({f"{k}-vr": (lambda x, y, k=k: classical.refine(x, y, fns_t[k](x, y))) for k in (ours if a.refine else [])})
         fns_t.update({m: fns[m] for m in CLASSICAL})
         timing[threads] = time_methods(fns_t, tp)
     mean = lambda v: round(float(np.mean(v)), 4) if v else None  # noqa: E731
