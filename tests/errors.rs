@@ -191,6 +191,7 @@ fn flow_methods_are_selectable_and_a_missing_flow_model_is_named() {
     let empty = dir.path().join("no-models");
     std::fs::create_dir(&empty).unwrap();
     assert_clean_failure(&run("onnx", &empty), &["flow.onnx", "does not exist"]);
+    assert_clean_failure(&run("onnx-vr", &empty), &["flow.onnx", "does not exist"]);
     let output = run("optical", &empty);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("unknown flow method 'optical'"), "{}", stderr(&output));
@@ -201,6 +202,10 @@ fn flow_methods_are_selectable_and_a_missing_flow_model_is_named() {
     assert!(output.status.success(), "{}", stderr(&output));
     let session = std::fs::read_to_string(out.join("session.json")).unwrap();
     assert!(session.contains("\"flow\": \"onnx\""), "{session}");
+    let output = run("onnx-vr", &models);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let session = std::fs::read_to_string(out.join("session.json")).unwrap();
+    assert!(session.contains("\"flow\": \"onnx-vr\""), "{session}");
 }
 
 #[test]

@@ -232,7 +232,8 @@ impl Default for MotionConfig {
 pub enum FlowMethod {
     /// OpenCV's DIS with the settings of [`DisFlow`]. The default: `flow.onnx` beats it on
     /// held-out face pairs and is a little faster, but not on the synthetic micro-expressions'
-    /// motion nor in spotting F1 (`models/flow.md`).
+    /// motion nor in spotting F1; `onnx-vr` beats it on both sets' error but spots worse and
+    /// is slower (`models/flow.md`).
     #[default]
     Dis,
     /// The project's flow model, `models/flow.onnx`.
@@ -242,6 +243,7 @@ pub enum FlowMethod {
     /// OpenCV's Dual TV-L1 with its default parameters (the MER input's flow), for comparison.
     Tvl1,
     /// `flow.onnx`, then OpenCV's variational refinement with DIS's parameters ([`RefinedFlow`]).
+    #[serde(rename = "onnx-vr")]
     OnnxVr,
 }
 
