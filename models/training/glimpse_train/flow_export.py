@@ -1,4 +1,4 @@
-"""`python -m glimpse_train flow-export [--arch v4] [--weights cache/flow_v4_s5.pt] [--out ../flow.onnx]`:
+"""`python -m glimpse_train flow-export [--arch v6] [--weights cache/flow_v6_s11.pt] [--out ../flow.onnx]`:
 export the trained flow model to models/flow.onnx and write models/flow.golden.json (beside --out): a pair of crops from a formula
 (integers 0..255, stored; see `golden_pair`) and the onnxruntime flow on a 4-px grid (every
 4th row and column, both channels; tolerance 1e-3 px), with the model's sha256.

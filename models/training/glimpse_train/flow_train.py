@@ -1,4 +1,4 @@
-"""`python -m glimpse_train flow-train [--arch v4] [--seed S] [--steps N]`: train the flow model with
+"""`python -m glimpse_train flow-train [--arch v6] [--seed S] [--steps N]`: train the flow model with
 its architecture's one fixed recipe (`RECIPES`) and save cache/flow_{arch}_s{seed}.pt (v1, the first
 model: cache/flow_s{seed}.pt) and reports/flow_train_{arch}_s{seed}.json (v1: flow_train_s{seed}.json).
 
@@ -9,7 +9,8 @@ with crc32(name) % 10 == 0, and 300-W helen_test). Every sample is a fresh pair 
 coarse stride-4 estimate, upsampled; v3: each term plus 1.0 x the mean EPE over the pixels with
 local motion, and 0.5 x the mean of that over its four intermediate estimates). AdamW lr 2e-3,
 wd 1e-4, one-cycle (5 % warm-up, cosine), batch 16; v1 2,500 steps, v2 5,000 steps and v3 4,000
-steps (seed 5) with the gradient norm clipped at 5; v4 as v3 with 30 % of the pairs undegraded.
+steps (seed 5) with the gradient norm clipped at 5; v4 as v3 with 30 % of the pairs undegraded;
+v6 (seed 11) as v4 with bumps on the forehead too.
 `--blink-fraction` closes both upper eyelids in a share of the pairs (the covered eye is left out
 of the loss). The last step is kept (no selection on held-out data).
 """
