@@ -177,6 +177,11 @@ enum EvalCommand {
         /// (`<method>_local_epe.png`, blue 0 to red 0.3 px, and `local_epe.csv`).
         #[arg(long)]
         error_maps: Option<PathBuf>,
+        /// Also write the pairs themselves into this folder (crops, true flow, local motion;
+        /// `pairs.json` says how), for scoring a candidate model from Python
+        /// (`glimpse_train flow-synth-eval`).
+        #[arg(long)]
+        save_pairs: Option<PathBuf>,
         /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
@@ -447,7 +452,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", commands::bench::format(&report));
             }
         }
-        Some(Command::Eval { what: EvalCommand::Flow { seeds, first_seed, seconds, fps, flows, error_maps, json } }) => {
+        Some(Command::Eval {
+            what: EvalCommand::Flow { seeds, first_seed, seconds, fps, flows, error_maps, save_pairs, json },
+        }) => {
             let methods = if flows.is_empty() { glimpse::motion::FlowMethod::ALL.to_vec() } else { flows };
             let report = commands::eval_flow::run(&commands::eval_flow::FlowEvalOptions {
                 seeds,
@@ -456,6 +463,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 fps,
                 methods,
                 error_maps,
+                save_pairs,
             })?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report).context("formatting the report")?);

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use opencv::core::{Mat, Scalar, Size};
 use opencv::imgproc;
+use opencv::prelude::*;
 
 use super::CommandError;
 use crate::face::{BoxF, Similarity};
@@ -45,6 +46,10 @@ pub struct FlowEvalOptions {
     /// Write each method's mean local EPE per crop pixel here (`<method>_local_epe.png`, one
     /// colour scale for all) and all of them in `local_epe.csv`: where on the face it errs.
     pub error_maps: Option<PathBuf>,
+    /// Write the pairs themselves here (`pairs.json` and raw little-endian arrays), so that a
+    /// candidate model can be scored on them from Python (`glimpse_train flow-synth-eval`)
+    /// without rendering them again.
+    pub save_pairs: Option<PathBuf>,
 }
 
 /// Top of the error maps' colour scale (crop px): the same for every method so that they compare.
@@ -202,6 +207,48 @@ impl ErrorMap {
     }
 }
 
+/// The pairs as `previous.u8`, `current.u8` ([pairs,128,128] crops), `truth.f32` ([pairs,2,128,128]
+/// u then v, NaN under an eyelid), `local.f32` ([pairs,128,128] expression motion) and `micro.u8`
+/// ([pairs], 1 for a micro-expression pair), described by `pairs.json`.
+fn save_pairs(dir: &Path, pairs: &[Pair], report: &serde_json::Value) -> Result<(), CommandError> {
+    std::fs::create_dir_all(dir).map_err(|source| CommandError::OutputDir { path: dir.to_path_buf(), source })?;
+    let side = CROP as usize;
+    let cv = |e: opencv::Error| CommandError::Pipeline(crate::motion::MotionError::OpenCv(e).into());
+    let (mut previous, mut current, mut truth, mut local, mut micro) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for pair in pairs {
+        for (out, crop) in [(&mut previous, &pair.previous), (&mut current, &pair.current)] {
+            let crop = crop.try_clone().map_err(cv)?;
+            out.extend_from_slice(crop.data_bytes().map_err(cv)?);
+        }
+        for component in 0..2 {
+            truth.extend(pair.truth.iter().flat_map(|t| t.map_or(f32::NAN, |t| t[component]).to_le_bytes()));
+        }
+        local.extend(pair.local.iter().flat_map(|l| l.to_le_bytes()));
+        micro.push(u8::from(pair.micro));
+    }
+    let description = serde_json::json!({
+        "pairs": pairs.len(), "side": side, "local_px": LOCAL_PX,
+        "files": {"previous.u8": "u8 [pairs,side,side]", "current.u8": "u8 [pairs,side,side]",
+                  "truth.f32": "f32 [pairs,2,side,side] (u, v; NaN under an eyelid)",
+                  "local.f32": "f32 [pairs,side,side]", "micro.u8": "u8 [pairs]"},
+        "evaluation": report,
+    });
+    let files = [
+        ("previous.u8", previous),
+        ("current.u8", current),
+        ("truth.f32", truth),
+        ("local.f32", local),
+        ("micro.u8", micro),
+        ("pairs.json", serde_json::to_vec_pretty(&description).unwrap_or_default()),
+    ];
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|source| CommandError::WriteFile { path, source })?;
+    }
+    Ok(())
+}
+
 /// The maps, the CSV, and `crop.png`: the first pair's earlier crop, the face the maps lie on.
 fn write_error_maps(dir: &Path, maps: &[(FlowMethod, ErrorMap)], face: Option<&Mat>) -> Result<(), CommandError> {
     std::fs::create_dir_all(dir).map_err(|source| CommandError::OutputDir { path: dir.to_path_buf(), source })?;
@@ -297,7 +344,7 @@ pub fn run(options: &FlowEvalOptions) -> Result<FlowEvalReport, CommandError> {
     };
     let local_pixels = count(LOCAL_PX, f32::INFINITY);
     let local_pixels_by_size = LOCAL_BINS.iter().map(|&(low, high)| count(low, high)).collect();
-    Ok(FlowEvalReport {
+    let report = FlowEvalReport {
         seeds: options.seeds,
         first_seed: options.first_seed,
         seconds: options.seconds,
@@ -308,7 +355,11 @@ pub fn run(options: &FlowEvalOptions) -> Result<FlowEvalReport, CommandError> {
         local_pixels,
         local_pixels_by_size,
         methods,
-    })
+    };
+    if let Some(dir) = &options.save_pairs {
+        save_pairs(dir, &pairs, &serde_json::to_value(&report).unwrap_or_default())?;
+    }
+    Ok(report)
 }
 
 pub fn format(report: &FlowEvalReport) -> String {
@@ -370,6 +421,7 @@ mod tests {
             fps: 30.0,
             methods: vec![FlowMethod::Dis, FlowMethod::Farneback],
             error_maps: Some(maps.path().join("maps")),
+            save_pairs: Some(maps.path().join("pairs")),
         };
         let report = run(&options).unwrap();
         assert!(report.micro_pairs > 0 && report.neutral_pairs > 0, "{report:?}");
@@ -404,6 +456,35 @@ mod tests {
         for (m, sum) in report.methods.iter().zip(sums) {
             assert!((sum / pairs - m.epe_local).abs() < 1e-4, "{} {m:?}", sum / pairs);
         }
+
+        // The saved pairs are the ones scored: every pair, and its local pixels as counted.
+        let saved = maps.path().join("pairs");
+        let description: serde_json::Value = serde_json::from_slice(&std::fs::read(saved.join("pairs.json")).unwrap()).unwrap();
+        let n = report.micro_pairs + report.neutral_pairs;
+        assert_eq!(description["pairs"], n);
+        let pixels = (CROP * CROP) as u64;
+        for (name, bytes_per_pair) in [
+            ("previous.u8", pixels),
+            ("current.u8", pixels),
+            ("truth.f32", 8 * pixels),
+            ("local.f32", 4 * pixels),
+            ("micro.u8", 1),
+        ] {
+            assert_eq!(std::fs::metadata(saved.join(name)).unwrap().len(), n as u64 * bytes_per_pair, "{name}");
+        }
+        let micro = std::fs::read(saved.join("micro.u8")).unwrap();
+        assert_eq!(micro.iter().filter(|&&m| m == 1).count(), report.micro_pairs);
+        let floats = |name: &str| -> Vec<f32> {
+            std::fs::read(saved.join(name)).unwrap().chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+        };
+        let (truth, local) = (floats("truth.f32"), floats("local.f32"));
+        let p = pixels as usize;
+        let counted = (0..n)
+            .filter(|&k| micro[k] == 1)
+            .flat_map(|k| (0..p).map(move |i| (k, i)))
+            .filter(|&(k, i)| !truth[k * 2 * p + i].is_nan() && local[k * p + i] >= LOCAL_PX)
+            .count();
+        assert_eq!(counted, report.local_pixels);
     }
 
     #[test]
@@ -415,6 +496,7 @@ mod tests {
             fps: 30.0,
             methods: vec![FlowMethod::Farneback],
             error_maps: None,
+            save_pairs: None,
         };
         let (reported, development) = (run(&options(1)).unwrap(), run(&options(101)).unwrap());
         assert_ne!(reported.local_pixels, development.local_pixels);

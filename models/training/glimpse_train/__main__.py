@@ -14,6 +14,7 @@
   flow-export      -> models/flow.onnx + models/flow.golden.json
   flow-eval        EPE and time per pair on the held-out pairs: ours, DIS, Farneback, Dual TV-L1
   flow-time        the flow model(s) alone through onnxruntime, 1 and 2 threads (no data needed)
+  flow-synth-eval  EPE of flow model(s) on the synthetic pairs `glimpse eval flow --save-pairs` wrote
 """
 import sys
 
@@ -23,7 +24,7 @@ COMMANDS = {"eval-reference": "eval_reference", "loso": "loso", "eval": "eval", 
             "landmarks-export": "landmarks_export", "landmarks-eval": "landmarks_eval",
             "landmarks-jitter": "landmarks_jitter",
             "flow-train": "flow_train", "flow-export": "flow_export", "flow-eval": "flow_eval",
-            "flow-time": "flow_time"}
+            "flow-time": "flow_time", "flow-synth-eval": "flow_synth_eval"}
 
 
 def main():

@@ -374,3 +374,40 @@ def test_refinement_cleans_a_blotchy_estimate_as_the_rust_side_does():
     refined = FL.Classical().refine(texture(0.0), texture(0.6), estimate)
     assert refined.shape == estimate.shape
     assert FL.epe(refined[inner], truth[inner]) < 0.7 * FL.epe(estimate[inner], truth[inner])
+
+
+def test_synthetic_pairs_load_and_score_as_the_rust_side_pools_them(tmp_path):
+    """The layout `glimpse eval flow --save-pairs` writes; the scores pool pixels, micro pairs' local
+    pixels only for `local`, NaN truth left out."""
+    import json
+
+    from glimpse_train.flow_synth_eval import load_pairs, scores
+
+    n, s = 3, 8
+    rng = np.random.default_rng(0)
+    previous = rng.integers(0, 256, (n, s, s), dtype=np.uint8)
+    truth = rng.normal(0, 1, (n, 2, s, s)).astype("<f4")
+    truth[0, :, 0, 0] = np.nan
+    local = np.zeros((n, s, s), "<f4")
+    local[0, :4] = 1.0        # micro pair 0: its top half moves locally
+    local[2] = 1.0            # pair 2 is neutral: its local values do not count
+    micro = np.array([1, 1, 0], np.uint8)
+    for name, values in [("previous.u8", previous), ("current.u8", previous[::-1]), ("truth.f32", truth),
+                         ("local.f32", local), ("micro.u8", micro)]:
+        values.tofile(tmp_path / name)
+    (tmp_path / "pairs.json").write_text(json.dumps({"pairs": n, "side": s, "local_px": 0.2}))
+    pairs = load_pairs(tmp_path)
+    assert pairs["x"].shape == (n, 2, s, s) and (pairs["x"][:, 1] == previous[::-1]).all()
+    assert pairs["micro"].tolist() == [True, True, False]
+
+    pred = np.nan_to_num(truth) + np.array([0.3, 0.4], np.float32)[None, :, None, None]   # off by 0.5 px everywhere
+    pred[2] += 1.0                                                                    # the neutral pair worse
+    r = scores(pred, pairs)
+    assert abs(r["epe_local"] - 0.5) < 1e-5
+    assert abs(r["epe_neutral"] - np.hypot(1.3, 1.4)) < 1e-5
+    known = 3 * s * s - 1
+    assert abs(r["epe_all"] - (0.5 * (2 * s * s - 1) + np.hypot(1.3, 1.4) * s * s) / known) < 1e-5
+
+    (tmp_path / "local.f32").write_bytes(b"\0" * 8)
+    with pytest.raises(ValueError, match="local.f32"):
+        load_pairs(tmp_path)

@@ -1,0 +1,95 @@
+"""`python -m glimpse_train flow-synth-eval --pairs DIR [--model ../flow.onnx --label ours]... [--refine] [--classical]`:
+end-point error of flow models on the synthetic face pairs that `glimpse eval flow --save-pairs DIR`
+wrote (the same pairs and the same scores as that command's table: EPE over every pixel, over the
+micro-expression pairs' pixels with >= 0.2 px of expression motion, and over the neutral pairs,
+each pooled over pixels), so that a candidate model is judged on the development seeds from
+Python, without a Rust build. `--refine` adds each model followed by OpenCV's variational
+refinement (as `--flow onnx-vr`), `--classical` DIS with the pipeline's settings (through the
+Python OpenCV wheel, whose DIS differs a little from the Rust side's Debian OpenCV).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .export import MODELS_DIR, ort_session
+
+
+def load_pairs(folder) -> dict:
+    """The saved pairs: x [n,2,H,W] float32 (previous, current; 0..255), truth [n,2,H,W] (NaN under
+    an eyelid), local [n,H,W], micro [n] bool, and the description `meta`."""
+    folder = Path(folder)
+    meta = json.loads((folder / "pairs.json").read_text())
+    n, s = meta["pairs"], meta["side"]
+
+    def read(name, dtype, shape):
+        values = np.fromfile(folder / name, dtype)
+        if values.size != int(np.prod(shape)):
+            raise ValueError(f"{folder / name}: {values.size} values, expected {int(np.prod(shape))} for {shape}")
+        return values.reshape(shape)
+
+    previous = read("previous.u8", np.uint8, (n, s, s))
+    current = read("current.u8", np.uint8, (n, s, s))
+    return {"x": np.stack([previous, current], 1).astype(np.float32), "truth": read("truth.f32", "<f4", (n, 2, s, s)),
+            "local": read("local.f32", "<f4", (n, s, s)), "micro": read("micro.u8", np.uint8, (n,)).astype(bool),
+            "meta": meta}
+
+
+def scores(pred: np.ndarray, pairs: dict) -> dict:
+    """EPE pooled over pixels as `glimpse eval flow` pools them: all, local (micro pairs, expression
+    motion >= local_px), neutral (the neutral pairs)."""
+    e = np.sqrt(((pred - pairs["truth"]) ** 2).sum(1))
+    known = ~np.isnan(e)
+    micro = pairs["micro"][:, None, None]
+    local = known & micro & (pairs["local"] >= pairs["meta"]["local_px"])
+    neutral = known & ~micro
+    return {"epe_all": float(e[known].mean()), "epe_local": float(e[local].mean()), "epe_neutral": float(e[neutral].mean())}
+
+
+def run_model(path, x: np.ndarray) -> np.ndarray:
+    session = ort_session(str(path), 1)
+    return np.concatenate([session.run(["flow"], {"previous": p[None, :1], "current": p[None, 1:]})[0] for p in x])
+
+
+def main(argv=None):
+    import cv2
+
+    from .flow import Classical
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--pairs", required=True, help="the folder `glimpse eval flow --save-pairs` wrote")
+    ap.add_argument("--model", action="append", default=None, help="an ONNX flow model (repeatable; default ../flow.onnx)")
+    ap.add_argument("--label", action="append", default=None)
+    ap.add_argument("--refine", action="store_true", help="also each model followed by OpenCV's variational refinement")
+    ap.add_argument("--classical", action="store_true", help="also DIS with the pipeline's settings")
+    a = ap.parse_args(argv)
+    models = a.model or [str(MODELS_DIR / "flow.onnx")]
+    labels = a.label or [Path(m).name for m in models]
+    if len(labels) != len(models):
+        ap.error("give one --label per --model")
+    cv2.setNumThreads(1)
+    pairs = load_pairs(a.pairs)
+    classical = Classical()
+    rows = {}
+    for label, path in zip(labels, models):
+        flow = run_model(path, pairs["x"])
+        rows[label] = scores(flow, pairs)
+        if a.refine:
+            refined = np.stack([classical.refine(p[0], p[1], f) for p, f in zip(pairs["x"], flow)])
+            rows[f"{label}-vr"] = scores(refined, pairs)
+    if a.classical:
+        rows["dis"] = scores(np.stack([classical.run("dis", p[0], p[1]) for p in pairs["x"]]), pairs)
+    seeds = pairs["meta"].get("evaluation", {})
+    print(f"pairs: {pairs['meta']['pairs']} ({int(pairs['micro'].sum())} micro) from seeds "
+          f"{seeds.get('first_seed')}..{seeds.get('first_seed', 0) + seeds.get('seeds', 0) - 1}; EPE in crop px")
+    print("method | EPE all | EPE local | EPE neutral")
+    for label, r in rows.items():
+        print(f"{label} | {r['epe_all']:.4f} | {r['epe_local']:.4f} | {r['epe_neutral']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    main()
