@@ -89,3 +89,83 @@ fn camera_lost_mid_stream_keeps_what_was_analysed() {
     let csv = std::fs::read_to_string(dir.path().join("frames.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 40, "every frame before the loss is written");
 }
+
+/// `frames.csv` as maps from column name to value, the measured rows only.
+fn measured_rows(path: &std::path::Path) -> Vec<std::collections::HashMap<String, f32>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    reader
+        .records()
+        .map(Result::unwrap)
+        .filter(|row| &row[4] == "1")
+        .map(|row| header.iter().zip(row.iter()).filter_map(|(h, v)| Some((h.clone(), v.parse().ok()?))).collect())
+        .collect()
+}
+
+#[test]
+fn frames_csv_records_the_alignment_and_landmark_alignment_is_steady_and_level() {
+    use glimpse::face::{Aligner, BoxF, Similarity};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (video, truth) = (dir.path().join("face.mp4"), dir.path().join("truth.csv"));
+    synth::synth_video(&video, &truth, 6, 2, 0, 11);
+    let (by_box, by_landmarks) = (dir.path().join("box"), dir.path().join("landmarks"));
+    for (out, by) in [(&by_box, "box"), (&by_landmarks, "landmarks")] {
+        let run = glimpse(&["analyse", video.to_str().unwrap(), "--out", out.to_str().unwrap(), "--align-by", by]);
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    }
+    let similarity = |row: &std::collections::HashMap<String, f32>| Similarity {
+        a: row["align_a"],
+        b: row["align_b"],
+        tx: row["align_tx"],
+        ty: row["align_ty"],
+    };
+
+    // The box alignment is the box's calibrated transform.
+    for row in measured_rows(&by_box.join("frames.csv")) {
+        let bbox = BoxF { x: row["face_x"], y: row["face_y"], width: row["face_w"], height: row["face_h"] };
+        let (got, want) = (similarity(&row), Similarity::from_box(&bbox, 128.0));
+        let (p, q) = (got.apply(bbox.centre().into()), want.apply(bbox.centre().into()));
+        assert!((p[0] - q[0]).abs() < 0.02 && (p[1] - q[1]).abs() < 0.02 && (got.a - want.a).abs() < 1e-3, "{got:?} {want:?}");
+    }
+
+    // The landmark alignment puts the eyes level where the template has them, and jitters less
+    // from frame to frame than a fit to each frame's landmarks would.
+    let rows = measured_rows(&by_landmarks.join("frames.csv"));
+    assert!(rows.len() > 150, "{} measured rows", rows.len());
+    let aligner = Aligner::new(128);
+    let template = aligner.template();
+    let centre = |points: &[[f32; 2]]| {
+        let n = points.len() as f32;
+        points.iter().fold([0.0, 0.0], |c, p| [c[0] + p[0] / n, c[1] + p[1] / n])
+    };
+    let (template_right, template_left) = (centre(&template[36..42]), centre(&template[42..48]));
+    // Where one frame point (the first measured frame's face centre) lands in the crop, frame by
+    // frame, by each transform.
+    let first: [[f32; 2]; 68] = std::array::from_fn(|i| [rows[0][&format!("x_{i}")], rows[0][&format!("y_{i}")]]);
+    let anchor = centre(&first);
+    let (mut steady_track, mut fit_track) = (Vec::new(), Vec::new());
+    for row in &rows {
+        let points: [[f32; 2]; 68] = std::array::from_fn(|i| [row[&format!("x_{i}")], row[&format!("y_{i}")]]);
+        let (steady, fit) = (similarity(row), aligner.fit(&points).unwrap());
+        let (right, left) = (steady.apply(centre(&points[36..42])), steady.apply(centre(&points[42..48])));
+        assert!((right[1] - left[1]).abs() < 1.0, "eyes not level in the crop: {right:?} {left:?}");
+        for (got, want) in [(right, template_right), (left, template_left)] {
+            assert!((got[0] - want[0]).hypot(got[1] - want[1]) < 3.0, "eye at {got:?}, template {want:?}");
+        }
+        steady_track.push(steady.apply(anchor));
+        fit_track.push(fit.apply(anchor));
+    }
+    // Jitter: the second difference, which the head's slow motion hardly has.
+    let jitter = |track: &[[f32; 2]]| -> Vec<f32> {
+        track.windows(3).map(|w| (w[2][0] - 2.0 * w[1][0] + w[0][0]).hypot(w[2][1] - 2.0 * w[1][1] + w[0][1])).collect()
+    };
+    let (steady_steps, fit_steps) = (jitter(&steady_track), jitter(&fit_track));
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    assert!(
+        mean(&steady_steps) < 0.6 * mean(&fit_steps),
+        "jitter {} crop px steady, {} for the per-frame fit",
+        mean(&steady_steps),
+        mean(&fit_steps)
+    );
+}

@@ -1,5 +1,11 @@
 //! Alignment: a similarity transform from frame pixels to the canonical face crop, from the
 //! landmarks when there are some, else from the tracked face box.
+//!
+//! Landmark alignment is made steady by [`SteadyAlignment`]: each frame's transform is the
+//! previous one carried by the tracker's motion (smooth and sub-pixel precise, like the box),
+//! drawn towards the landmark fit with a time constant. The fit levels the eyes and frames the
+//! face as the template does; the carry keeps landmark noise and expression-driven shifts of the
+//! fit out of the crop, which is the motion stage's reference.
 
 use opencv::core::{Mat, Scalar, Size};
 use opencv::imgproc;
@@ -87,6 +93,13 @@ impl Similarity {
         }
     }
 
+    /// `self + weight * (other - self)` on the four parameters: every point's image moves the
+    /// same share of the way from where `self` puts it to where `other` does.
+    pub fn towards(&self, other: &Similarity, weight: f32) -> Self {
+        let mix = |a: f32, b: f32| a + weight * (b - a);
+        Self { a: mix(self.a, other.a), b: mix(self.b, other.b), tx: mix(self.tx, other.tx), ty: mix(self.ty, other.ty) }
+    }
+
     /// The 2 x 3 matrix `warpAffine` takes.
     pub fn to_mat(&self) -> Result<Mat, opencv::Error> {
         Mat::from_slice_2d(&[[self.a as f64, -self.b as f64, self.tx as f64], [self.b as f64, self.a as f64, self.ty as f64]])
@@ -130,19 +143,36 @@ impl Aligner {
         CANONICAL_68.map(|[x, y]| [x * k, y * k])
     }
 
-    /// Frame -> crop for a tracked face.
+    pub fn by(&self) -> AlignBy {
+        self.by
+    }
+
+    /// Frame -> crop for one frame of a tracked face on its own: the landmark fit (for either
+    /// landmark alignment; [`SteadyAlignment`] carries it between frames), else the box.
     pub fn transform(&self, track: &FaceTrack) -> Similarity {
-        if self.by == AlignBy::Landmarks
+        if self.by != AlignBy::Box
             && let Some(landmarks) = &track.landmarks
-            && let Some(fit) = Similarity::fit(&landmarks.points, &self.template())
+            && let Some(fit) = self.fit(&landmarks.points)
         {
             return fit;
         }
         Similarity::from_box(&track.bbox, self.size as f32)
     }
 
+    /// The similarity taking the landmarks onto the template, fitted on [`FIT_POINTS`].
+    pub fn fit(&self, points: &[[f32; 2]; 68]) -> Option<Similarity> {
+        let template = self.template();
+        let from: Vec<[f32; 2]> = FIT_POINTS.iter().map(|&i| points[i]).collect();
+        let to: Vec<[f32; 2]> = FIT_POINTS.iter().map(|&i| template[i]).collect();
+        Similarity::fit(&from, &to)
+    }
+
     pub fn align(&self, gray_frame: &Mat, track: &FaceTrack) -> Result<AlignedFace, FaceError> {
-        let to_crop = self.transform(track);
+        self.align_to(gray_frame, self.transform(track), self.by != AlignBy::Box && track.landmarks.is_some())
+    }
+
+    /// The crop through a transform decided elsewhere (see [`SteadyAlignment`]).
+    pub fn align_to(&self, gray_frame: &Mat, to_crop: Similarity, from_landmarks: bool) -> Result<AlignedFace, FaceError> {
         let mut image = Mat::default();
         imgproc::warp_affine(
             gray_frame,
@@ -153,8 +183,57 @@ impl Aligner {
             opencv::core::BORDER_REPLICATE,
             Scalar::default(),
         )?;
-        let from_landmarks = self.by == AlignBy::Landmarks && track.landmarks.is_some();
         Ok(AlignedFace { image, size: self.size, to_crop, from_landmarks })
+    }
+}
+
+/// The landmarks the alignment is fitted on: all 68.
+pub const FIT_POINTS: [usize; 68] = {
+    let mut points = [0; 68];
+    let mut i = 0;
+    while i < 68 {
+        points[i] = i;
+        i += 1;
+    }
+    points
+};
+
+/// How fast [`SteadyAlignment`] follows the landmark fit: the share of the way still to go
+/// falls by e every this many seconds.
+pub const STEADY_TIME_CONSTANT_S: f64 = 0.5;
+
+/// Landmark alignment carried from frame to frame (see the module's comment).
+#[derive(Debug, Clone, Default)]
+pub struct SteadyAlignment {
+    /// The face it follows, the time of its last frame and that frame's transform.
+    last: Option<(u32, f64, Similarity)>,
+}
+
+impl SteadyAlignment {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Frame -> crop for face `id` at `seconds`. `motion` is the tracker's frame-to-frame
+    /// motion of the face (previous frame pixels -> this frame's), `None` when the face was not
+    /// followed from the previous frame; `fit` is this frame's landmark fit. A new face, a face
+    /// not followed, or time that did not move forward starts again from the fit.
+    pub fn update(&mut self, id: u32, seconds: f64, motion: Option<&Similarity>, fit: Similarity) -> Similarity {
+        let carried = match (&self.last, motion) {
+            (Some((last_id, last_seconds, last)), Some(motion)) if *last_id == id && seconds > *last_seconds => {
+                let weight = 1.0 - (-(seconds - last_seconds) / STEADY_TIME_CONSTANT_S).exp();
+                Some(last.after(&motion.inverse()).towards(&fit, weight as f32))
+            }
+            _ => None,
+        };
+        let to_crop = carried.unwrap_or(fit);
+        self.last = Some((id, seconds, to_crop));
+        to_crop
+    }
+
+    /// Forgets the face (it was lost).
+    pub fn reset(&mut self) {
+        self.last = None;
     }
 }
 
@@ -191,6 +270,90 @@ mod tests {
         let nose = by_points.apply(points[30]);
         let template = Aligner::new(128).template()[30];
         assert!((nose[0] - template[0]).abs() < 1e-2 && (nose[1] - template[1]).abs() < 1e-2, "{nose:?}");
+    }
+
+    /// Face `id` seen at 30 fps: the tracker's motion and the landmark fit of each frame.
+    fn steady_run(frames: usize, motion: impl Fn(usize) -> Similarity, fit: impl Fn(usize) -> Similarity) -> Vec<Similarity> {
+        let mut steady = SteadyAlignment::new();
+        (0..frames).map(|i| steady.update(7, i as f64 / 30.0, (i > 0).then(|| motion(i)).as_ref(), fit(i))).collect()
+    }
+
+    #[test]
+    fn steady_alignment_follows_the_trackers_motion_exactly() {
+        // The face slides right 2 px and grows 0.5 % per frame; the fit agrees with the tracker.
+        let step = |_| Similarity { a: 1.005, b: 0.0, tx: 2.0 - 0.005 * 320.0, ty: -0.005 * 240.0 };
+        let start = Similarity { a: 0.6, b: 0.05, tx: -100.0, ty: -60.0 };
+        let mut truth = vec![start];
+        for i in 1..60 {
+            let previous = truth[i - 1];
+            truth.push(previous.after(&step(i).inverse()));
+        }
+        let got = steady_run(60, step, |i| truth[i]);
+        for (g, t) in got.iter().zip(&truth) {
+            for p in [[300.0, 200.0], [360.0, 260.0]] {
+                let (a, b) = (g.apply(p), t.apply(p));
+                assert!((a[0] - b[0]).abs() < 1e-2 && (a[1] - b[1]).abs() < 1e-2, "{g:?} {t:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn steady_alignment_keeps_landmark_noise_out_of_the_crop() {
+        // A still face whose fit jitters by +-0.5 crop px from frame to frame.
+        let truth = Similarity { a: 0.5, b: 0.0, tx: -80.0, ty: -40.0 };
+        let noisy = |i: usize| Similarity { tx: truth.tx + 0.5 * ((i * 7919 % 13) as f32 / 6.0 - 1.0), ..truth };
+        let got = steady_run(300, |_| Similarity::IDENTITY, noisy);
+        let spread = |values: Vec<f32>| {
+            let mean = values.iter().sum::<f32>() / values.len() as f32;
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / values.len() as f32).sqrt()
+        };
+        let raw = spread((100..300).map(|i| noisy(i).tx).collect());
+        let steady = spread(got[100..].iter().map(|s| s.tx).collect());
+        assert!(steady < 0.15 * raw, "frame-to-frame spread {steady} px, the fit's {raw} px");
+    }
+
+    #[test]
+    fn steady_alignment_levels_the_eyes_within_a_few_time_constants_of_a_roll() {
+        // The head rolls by 10 degrees at once; the box tracker sees no rotation, the fit does.
+        let level = Similarity { a: 0.5, b: 0.0, tx: -80.0, ty: -40.0 };
+        let angle = 10f32.to_radians();
+        let rolled = Similarity { a: 0.5 * angle.cos(), b: 0.5 * angle.sin(), ..level };
+        let tau = (STEADY_TIME_CONSTANT_S * 30.0).round() as usize;
+        let got = steady_run(30 + 4 * tau, |_| Similarity::IDENTITY, |i| if i < 30 { level } else { rolled });
+        assert_eq!(got[29], level);
+        // One time constant after the roll about 63 % of it is taken up, three nearly all of it.
+        let taken = |s: &Similarity| s.angle_degrees() / 10.0;
+        assert!((taken(&got[29 + tau]) - 0.63).abs() < 0.05, "{}", got[29 + tau].angle_degrees());
+        assert!(taken(&got[29 + 3 * tau]) > 0.94, "{}", got[29 + 3 * tau].angle_degrees());
+    }
+
+    #[test]
+    fn steady_alignment_starts_from_the_fit_for_a_new_or_unfollowed_face() {
+        let (fit, other) = (Similarity { a: 0.5, b: 0.0, tx: 1.0, ty: 2.0 }, Similarity { a: 0.6, b: 0.1, tx: 3.0, ty: 4.0 });
+        let mut steady = SteadyAlignment::new();
+        assert_eq!(steady.update(1, 0.0, None, fit), fit);
+        // Followed: carried, only part of the way to the new fit.
+        let carried = steady.update(1, 0.033, Some(&Similarity::IDENTITY), other);
+        assert!(carried != other && carried != fit);
+        // Not followed, another face, or time not moving forward: the fit.
+        assert_eq!(steady.update(1, 0.066, None, fit), fit);
+        assert_eq!(steady.update(2, 0.1, Some(&Similarity::IDENTITY), other), other);
+        assert_eq!(steady.update(2, 0.1, Some(&Similarity::IDENTITY), fit), fit);
+        steady.reset();
+        assert_eq!(steady.update(2, 0.2, Some(&Similarity::IDENTITY), other), other);
+    }
+
+    #[test]
+    fn alignment_names_parse_from_the_command_line_and_from_session_json() {
+        for (text, by) in [
+            ("box", AlignBy::Box),
+            ("Landmarks", AlignBy::Landmarks),
+            ("landmarks-per-frame", AlignBy::LandmarksPerFrame),
+            ("LandmarksPerFrame", AlignBy::LandmarksPerFrame),
+        ] {
+            assert_eq!(text.parse::<AlignBy>(), Ok(by), "{text}");
+        }
+        assert!("eyes".parse::<AlignBy>().unwrap_err().contains("landmarks-per-frame"));
     }
 
     #[test]

@@ -2,14 +2,15 @@
 //! and align the face to the canonical crop with a similarity transform.
 //!
 //! Landmarks plug in through [`LandmarkDetector`]: when one is set, each tracked face gets 68
-//! points and alignment uses them instead of the box, with no change to what this stage returns.
+//! points, and alignment can use them instead of the box ([`AlignBy`]) with no change to what
+//! this stage returns.
 
 mod align;
 mod detect;
 pub mod template;
 mod track;
 
-pub use align::{AlignedFace, Aligner, Similarity};
+pub use align::{AlignedFace, Aligner, FIT_POINTS, STEADY_TIME_CONSTANT_S, Similarity, SteadyAlignment};
 pub use detect::{FaceDetector, find_cascade};
 pub use track::BoxTracker;
 
@@ -126,22 +127,28 @@ pub struct FaceConfig {
 /// What places the face in the canonical crop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub enum AlignBy {
-    /// The tracked box (Lucas-Kanade corners move it smoothly and sub-pixel precisely). The
-    /// default: on the synthetic benchmark it gives the spotter less noise than the landmarks do
-    /// (`glimpse eval spotting`; the numbers are in the README).
+    /// The tracked box (Lucas-Kanade corners move it smoothly and sub-pixel precisely; no roll).
+    /// The default: on the synthetic benchmark it gives the spotter less noise than the
+    /// landmarks do (`glimpse eval spotting`; the numbers are in the README).
     #[default]
     Box,
-    /// A similarity fitted to the 68 landmarks, when the landmark model runs.
+    /// The landmark fit, carried between frames by the tracker's motion ([`SteadyAlignment`]),
+    /// when the landmark model runs: eyes level, the template's framing.
     Landmarks,
+    /// A similarity fitted to the landmarks of each frame on its own (before [`SteadyAlignment`];
+    /// kept for comparison).
+    LandmarksPerFrame,
 }
 
 impl std::str::FromStr for AlignBy {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim().to_ascii_lowercase().as_str() {
+        // Also the serialised names `session.json` holds ("Box", "Landmarks", "LandmarksPerFrame").
+        match s.trim().to_ascii_lowercase().replace('-', "").as_str() {
             "box" => Ok(AlignBy::Box),
             "landmarks" => Ok(AlignBy::Landmarks),
-            other => Err(format!("unknown alignment '{other}' (expected 'box' or 'landmarks')")),
+            "landmarksperframe" => Ok(AlignBy::LandmarksPerFrame),
+            _ => Err(format!("unknown alignment '{}' (expected 'box', 'landmarks' or 'landmarks-per-frame')", s.trim())),
         }
     }
 }
@@ -173,6 +180,10 @@ pub struct FaceStage {
     detector: FaceDetector,
     tracker: BoxTracker,
     aligner: Aligner,
+    steady: SteadyAlignment,
+    /// The tracker's motion of the face from the previous frame to this one (frame pixels);
+    /// `None` when it was not followed (a new face, or the tracker lost it).
+    motion: Option<Similarity>,
     landmarks: Option<Box<dyn LandmarkDetector>>,
     previous_small: Option<Mat>,
     track: Option<FaceTrack>,
@@ -195,6 +206,8 @@ impl FaceStage {
             detector: FaceDetector::new(&cascade)?,
             tracker: BoxTracker::new(),
             aligner: Aligner::new(config.crop_size).aligned_by(config.align_by),
+            steady: SteadyAlignment::new(),
+            motion: None,
             config,
             landmarks: None,
             previous_small: None,
@@ -240,6 +253,7 @@ impl FaceStage {
         self.timings.track = started.elapsed().saturating_sub(self.timings.detect.unwrap_or_default());
 
         let Some(track) = self.track.as_mut() else {
+            self.steady.reset();
             return Ok(FaceResult { track: None, aligned: None });
         };
         let started = Instant::now();
@@ -251,7 +265,20 @@ impl FaceStage {
             self.timings.landmarks = Some(started.elapsed());
         }
         let started = Instant::now();
-        let aligned = self.aligner.align(&gray, track)?;
+        let steady_fit = match (self.aligner.by(), &track.landmarks) {
+            (AlignBy::Landmarks, Some(landmarks)) => self.aligner.fit(&landmarks.points),
+            _ => None,
+        };
+        let aligned = match steady_fit {
+            Some(fit) => {
+                let to_crop = self.steady.update(track.id, frame.time.seconds, self.motion.as_ref(), fit);
+                self.aligner.align_to(&gray, to_crop, true)?
+            }
+            None => {
+                self.steady.reset();
+                self.aligner.align(&gray, track)?
+            }
+        };
         self.timings.align = Some(started.elapsed());
         Ok(FaceResult { track: Some(track.clone()), aligned: Some(aligned) })
     }
@@ -267,6 +294,11 @@ impl FaceStage {
             cx > 0.0 && cy > 0.0 && cx < frame_width && cy < frame_height && b.width > 8.0
         };
         let tracked = tracked.filter(|step| inside(&step.bbox));
+        // The tracker's own motion, before any pull towards a detection below.
+        self.motion = match (&self.track, &tracked) {
+            (Some(track), Some(step)) => Some(box_motion(&track.bbox, &step.bbox)),
+            _ => None,
+        };
 
         let due = tracked.is_none() || self.since_detection + 1 >= self.config.redetect_every;
         if !due {
@@ -326,6 +358,7 @@ impl FaceStage {
             _ => {
                 self.missed_detections = 0;
                 self.tracker.reset();
+                self.motion = None;
                 let largest = detections.iter().max_by(|a, b| a.0.area().total_cmp(&b.0.area()));
                 self.track = largest.map(|(det, votes)| {
                     self.next_id += 1;
@@ -346,6 +379,14 @@ impl FaceStage {
     }
 }
 
+/// The similarity that moves box `from` onto box `to` (their centres and widths): how the tracker
+/// saw the face move between two frames.
+fn box_motion(from: &BoxF, to: &BoxF) -> Similarity {
+    let zoom = to.width / from.width.max(1e-3);
+    let ((fx, fy), (tx, ty)) = (from.centre(), to.centre());
+    Similarity { a: zoom, b: 0.0, tx: tx - zoom * fx, ty: ty - zoom * fy }
+}
+
 /// The cascade's vote count mapped to 0..1: a handful of merged windows is a weak detection.
 fn detection_confidence(votes: i32) -> f32 {
     (votes as f32 / 12.0).clamp(0.0, 1.0)
@@ -354,6 +395,18 @@ fn detection_confidence(votes: i32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn box_motion_carries_one_box_onto_the_next() {
+        let from = BoxF { x: 100.0, y: 80.0, width: 120.0, height: 120.0 };
+        let to = BoxF { x: 106.0, y: 77.0, width: 132.0, height: 132.0 };
+        let motion = box_motion(&from, &to);
+        for (p, q) in [((from.x, from.y), (to.x, to.y)), (from.centre(), to.centre())] {
+            let moved = motion.apply([p.0, p.1]);
+            assert!((moved[0] - q.0).abs() < 1e-3 && (moved[1] - q.1).abs() < 1e-3, "{moved:?} vs {q:?}");
+        }
+        assert_eq!(motion.b, 0.0, "the box tracker sees no roll");
+    }
 
     #[test]
     fn iou_of_boxes() {

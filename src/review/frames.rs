@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::face::{BoxF, Landmarks};
+use crate::face::{BoxF, Landmarks, Similarity};
 use crate::inference::MER_CLASSES;
 use crate::motion::Region;
 use crate::session::SessionError;
@@ -22,6 +22,9 @@ pub struct FrameRow {
     pub success: bool,
     pub landmarks: Option<Box<Landmarks>>,
     pub face_box: Option<BoxF>,
+    /// Frame pixels -> crop pixels as the frame was aligned (`align_*`; absent in files written
+    /// before those columns).
+    pub to_crop: Option<Similarity>,
     /// Region motion (crop pixels) in [`Region::ALL`] order.
     pub regions: Option<[f32; 8]>,
     pub spot_score: Option<f32>,
@@ -49,6 +52,7 @@ impl FrameTable {
         let xs: Option<Vec<usize>> = (0..68).map(|i| find(&format!("x_{i}"))).collect();
         let ys: Option<Vec<usize>> = (0..68).map(|i| find(&format!("y_{i}"))).collect();
         let face_box: Option<Vec<usize>> = ["face_x", "face_y", "face_w", "face_h"].iter().map(|n| find(n)).collect();
+        let alignment: Option<Vec<usize>> = ["align_a", "align_b", "align_tx", "align_ty"].iter().map(|n| find(n)).collect();
         let regions: Option<Vec<usize>> = Region::ALL.iter().map(|r| find(&format!("motion_{}", r.name()))).collect();
         let probabilities: Option<Vec<usize>> = MER_CLASSES.iter().map(|c| find(&format!("p_{c}"))).collect();
         let (spot_score, spot_threshold, spot_active) = (find("spot_score"), find("spot_threshold"), find("spot_active"));
@@ -94,6 +98,7 @@ impl FrameTable {
                 success: required(success)? > 0.5,
                 landmarks,
                 face_box: group(&face_box)?.map(|b| BoxF { x: b[0], y: b[1], width: b[2], height: b[3] }),
+                to_crop: group(&alignment)?.map(|t| Similarity { a: t[0], b: t[1], tx: t[2], ty: t[3] }),
                 regions: group(&regions)?.map(|r| std::array::from_fn(|i| r[i])),
                 spot_score: spot_score.map(number).transpose()?.flatten().map(|v| v as f32),
                 spot_threshold: spot_threshold.map(number).transpose()?.flatten().map(|v| v as f32),
@@ -177,6 +182,7 @@ mod tests {
         fields.extend(std::iter::repeat_n(String::new(), 136));
         fields.push("123".into());
         fields.extend(["200.00", "120.00", "180.00", "180.00"].map(String::from));
+        fields.extend(["0.7000000", "0.0100000", "-100.0000", "-50.0000"].map(String::from));
         fields.extend(["1", "0.1", "0.0", "0.0", "1.0"].map(String::from));
         fields.extend(std::iter::repeat_n("0.0500".to_string(), 8));
         fields.extend([score.to_string(), "8.00".into(), "0".into()]);
@@ -193,12 +199,28 @@ mod tests {
         let second = &table.rows()[1];
         assert_eq!((second.frame, second.face_id, second.success), (2, 1, true));
         assert_eq!(second.face_box, Some(BoxF { x: 200.0, y: 120.0, width: 180.0, height: 180.0 }));
+        assert_eq!(second.to_crop, Some(Similarity { a: 0.7, b: 0.01, tx: -100.0, ty: -50.0 }));
         assert_eq!(second.landmarks, None, "blank landmark columns");
         assert_eq!(second.spot_score, Some(2.5));
         assert_eq!(table.rows()[0].spot_score, None);
         assert_eq!(second.regions, Some([0.05; 8]));
         assert_eq!(second.probabilities, None);
         assert_eq!(table.span(), (0.0, 0.066733));
+    }
+
+    #[test]
+    fn files_from_before_the_alignment_columns_read_without_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("frames.csv");
+        let header: Vec<String> = frames_csv_header().into_iter().filter(|c| !c.starts_with("align_")).collect();
+        let mut fields: Vec<String> = row(1, 0.0, "2.000").split(',').map(String::from).collect();
+        let first_align = frames_csv_header().iter().position(|c| c == "align_a").unwrap();
+        fields.drain(first_align..first_align + 4);
+        std::fs::write(&path, format!("{}\n{}\n", header.join(","), fields.join(","))).unwrap();
+        let table = FrameTable::read(&path).unwrap();
+        let first = &table.rows()[0];
+        assert_eq!((first.to_crop, first.spot_score), (None, Some(2.0)));
+        assert_eq!(first.face_box, Some(BoxF { x: 200.0, y: 120.0, width: 180.0, height: 180.0 }));
     }
 
     #[test]

@@ -7,6 +7,7 @@ fn frame_row(frame: u64, seconds: f64, score: Option<f32>) -> String {
     fields.extend((0..136).map(|i| format!("{:.3}", 100.0 + i as f32)));
     fields.push("123".into());
     fields.extend(["200.00", "120.00", "180.00", "180.00"].map(String::from));
+    fields.extend(["0.7000000", "0.0100000", "-100.0000", "-50.0000"].map(String::from));
     fields.extend(["1", "0.1", "0.0", "0.0", "1.0"].map(String::from));
     fields.extend(std::iter::repeat_n("0.0500".to_string(), 8));
     fields.extend([score.map(|s| format!("{s:.3}")).unwrap_or_default(), "8.00".into(), "0".into()]);

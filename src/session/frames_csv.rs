@@ -1,7 +1,7 @@
 //! `frames.csv`: one row per analysed frame in OpenFace's layout (`frame,face_id,timestamp,
 //! confidence,success`, frames numbered from 1, seconds, no spaces, then the 68 landmarks
 //! `x_0..x_67,y_0..y_67` in frame pixels), then glimpse's own columns: capture time, face box,
-//! head motion, region motion, the spotter's score (robust z-score of the most-moving region;
+//! the alignment (frame -> crop similarity), head motion, region motion, the spotter's score (robust z-score of the most-moving region;
 //! blank where it cannot judge), its threshold and whether a candidate is open, and the class
 //! probabilities of the latest recognised micro-expression.
 //!
@@ -26,6 +26,7 @@ pub fn frames_csv_header() -> Vec<String> {
     columns.extend((0..68).map(|i| format!("y_{i}")));
     columns.push("capture_ns".into());
     columns.extend(["face_x", "face_y", "face_w", "face_h"].map(String::from));
+    columns.extend(["align_a", "align_b", "align_tx", "align_ty"].map(String::from));
     columns.extend(["motion_ref_frame", "head_tx", "head_ty", "head_rot", "head_scale"].map(String::from));
     columns.extend(Region::ALL.iter().map(|region| format!("motion_{}", region.name())));
     columns.extend(["spot_score", "spot_threshold", "spot_active"].map(String::from));
@@ -85,6 +86,11 @@ pub fn frame_row(analysis: &FrameAnalysis, timeline: &Timeline) -> Result<Vec<u8
     fields.push(analysis.time.capture_ns.to_string());
     match &analysis.face {
         Some(face) => fields.extend([face.bbox.x, face.bbox.y, face.bbox.width, face.bbox.height].map(|v| format!("{v:.2}"))),
+        None => fields.extend(std::iter::repeat_n(String::new(), 4)),
+    }
+    match &analysis.to_crop {
+        // Enough digits for a thousandth of a crop pixel anywhere in a 4K frame.
+        Some(t) => fields.extend([format!("{:.7}", t.a), format!("{:.7}", t.b), format!("{:.4}", t.tx), format!("{:.4}", t.ty)]),
         None => fields.extend(std::iter::repeat_n(String::new(), 4)),
     }
     match &analysis.motion {

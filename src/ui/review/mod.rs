@@ -691,7 +691,8 @@ impl ReviewView {
                     confidence: row.confidence,
                     detected: false,
                 };
-                let crop_to_frame = self.aligner.transform(&track).inverse();
+                // As the frame was aligned; files without the alignment columns: as the aligner would.
+                let crop_to_frame = row.to_crop.unwrap_or_else(|| self.aligner.transform(&track)).inverse();
                 if let Some(texture) = &self.region_texture {
                     overlays::draw_crop_texture(painter, view, texture.id(), &crop_to_frame, self.masks.size() as f32);
                 }
