@@ -159,12 +159,10 @@ impl Aligner {
         Similarity::from_box(&track.bbox, self.size as f32)
     }
 
-    /// The similarity taking the landmarks onto the template, fitted on [`FIT_POINTS`].
+    /// The similarity taking the 68 landmarks onto the template (a rigid subset fitted no
+    /// better: `models/training/reports/alignment_steady_preregistration.md`).
     pub fn fit(&self, points: &[[f32; 2]; 68]) -> Option<Similarity> {
-        let template = self.template();
-        let from: Vec<[f32; 2]> = FIT_POINTS.iter().map(|&i| points[i]).collect();
-        let to: Vec<[f32; 2]> = FIT_POINTS.iter().map(|&i| template[i]).collect();
-        Similarity::fit(&from, &to)
+        Similarity::fit(points, &self.template())
     }
 
     pub fn align(&self, gray_frame: &Mat, track: &FaceTrack) -> Result<AlignedFace, FaceError> {
@@ -186,17 +184,6 @@ impl Aligner {
         Ok(AlignedFace { image, size: self.size, to_crop, from_landmarks })
     }
 }
-
-/// The landmarks the alignment is fitted on: all 68.
-pub const FIT_POINTS: [usize; 68] = {
-    let mut points = [0; 68];
-    let mut i = 0;
-    while i < 68 {
-        points[i] = i;
-        i += 1;
-    }
-    points
-};
 
 /// How fast [`SteadyAlignment`] follows the landmark fit: the share of the way still to go
 /// falls by e every this many seconds.

@@ -10,7 +10,7 @@ mod detect;
 pub mod template;
 mod track;
 
-pub use align::{AlignedFace, Aligner, FIT_POINTS, STEADY_TIME_CONSTANT_S, Similarity, SteadyAlignment};
+pub use align::{AlignedFace, Aligner, STEADY_TIME_CONSTANT_S, Similarity, SteadyAlignment};
 pub use detect::{FaceDetector, find_cascade};
 pub use track::BoxTracker;
 
