@@ -225,6 +225,9 @@ enum EvalCommand {
         /// emotion the synthetic face meant.
         #[arg(long)]
         mer: bool,
+        /// Render the synthetic videos with the head rolled by this many degrees (a tilted head).
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+        roll: f32,
         #[command(flatten)]
         spotting: SpotArgs,
     },
@@ -265,6 +268,9 @@ struct SynthArgs {
     width: i32,
     #[arg(long, default_value_t = 480)]
     height: i32,
+    /// Roll the head by this many degrees all along (a tilted head; -45..45).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    roll: f32,
 }
 
 impl SynthArgs {
@@ -276,8 +282,17 @@ impl SynthArgs {
             synth: SynthArgs,
         }
         let default = Only::parse_from(["glimpse"]).synth;
-        (self.seconds, self.events, self.macro_events, self.seed, self.fps, self.width, self.height)
-            == (default.seconds, default.events, default.macro_events, default.seed, default.fps, default.width, default.height)
+        (self.seconds, self.events, self.macro_events, self.seed, self.fps, self.width, self.height, self.roll)
+            == (
+                default.seconds,
+                default.events,
+                default.macro_events,
+                default.seed,
+                default.fps,
+                default.width,
+                default.height,
+                default.roll,
+            )
     }
 
     fn spec(&self) -> SynthSpec {
@@ -289,6 +304,7 @@ impl SynthArgs {
             micro_events: self.events,
             macro_events: self.macro_events,
             seed: self.seed,
+            roll_deg: self.roll,
             ..SynthSpec::default()
         }
     }
@@ -485,6 +501,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     align_by,
                     flow,
                     mer,
+                    roll,
                     spotting,
                 },
         }) => {
@@ -500,6 +517,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 align_by,
                 flow: flow.unwrap_or_default(),
                 mer_model,
+                roll_deg: roll,
                 progress: interactive,
             };
             let report = commands::eval::spotting(&options, &stop)?;

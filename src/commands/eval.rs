@@ -38,6 +38,8 @@ pub struct SpottingEvalOptions {
     pub flow: crate::motion::FlowMethod,
     /// The MER model to recognise each event with; `None`: spotting only.
     pub mer_model: Option<PathBuf>,
+    /// The synthetic head rolled by this many degrees (`SynthSpec::roll_deg`).
+    pub roll_deg: f32,
     pub progress: bool,
 }
 
@@ -160,6 +162,9 @@ pub struct SpottingReport {
     pub fps: f64,
     pub sensitivity: f32,
     pub flow: crate::motion::FlowMethod,
+    pub align_by: crate::face::AlignBy,
+    /// The synthetic head's still roll (degrees).
+    pub roll_deg: f32,
     pub micro: Matches,
     pub macro_: Matches,
     pub neutral_false_alarms_per_minute: f64,
@@ -324,6 +329,7 @@ fn run_spotting(options: &SpottingEvalOptions, work: &Path, stop: &StopFlag) -> 
             fps: options.fps,
             micro_events: (options.seconds * 0.4).round() as usize,
             macro_events: (options.seconds / 10.0).round() as usize,
+            roll_deg: options.roll_deg,
             ..SynthSpec::default()
         };
         let video = work.join(format!("synth_{seed}.mp4"));
@@ -400,6 +406,8 @@ fn run_spotting(options: &SpottingEvalOptions, work: &Path, stop: &StopFlag) -> 
         fps: options.fps,
         sensitivity: options.spotting.sensitivity,
         flow: options.flow,
+        align_by: options.align_by,
+        roll_deg: options.roll_deg,
         micro,
         macro_,
         neutral_false_alarms_per_minute: if neutral_minutes > 0.0 { alarms as f64 / neutral_minutes } else { 0.0 },
@@ -434,14 +442,16 @@ pub fn format_spotting(report: &SpottingReport) -> String {
     let m = &report.micro;
     let _ = writeln!(
         out,
-        "synthetic: {} videos (seeds {}-{}) x {:.0} s at {:.0} fps, sensitivity {}, flow {}",
+        "synthetic: {} videos (seeds {}-{}) x {:.0} s at {:.0} fps{}, sensitivity {}, flow {}, aligned by {}",
         report.seeds,
         report.first_seed,
         report.first_seed + report.seeds.saturating_sub(1),
         report.seconds,
         report.fps,
+        if report.roll_deg != 0.0 { format!(", head rolled {} degrees", report.roll_deg) } else { String::new() },
         report.sensitivity,
-        report.flow
+        report.flow,
+        report.align_by
     );
     let _ = writeln!(
         out,

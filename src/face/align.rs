@@ -148,15 +148,24 @@ impl Aligner {
     }
 
     /// Frame -> crop for one frame of a tracked face on its own: the landmark fit (for either
-    /// landmark alignment; [`SteadyAlignment`] carries it between frames), else the box.
+    /// landmark alignment; [`SteadyAlignment`] carries it between frames), the box levelled by
+    /// this frame's eye line ([`SteadyRoll`] follows it between frames), else the box.
     pub fn transform(&self, track: &FaceTrack) -> Similarity {
-        if self.by != AlignBy::Box
-            && let Some(landmarks) = &track.landmarks
-            && let Some(fit) = self.fit(&landmarks.points)
-        {
-            return fit;
+        match (self.by, &track.landmarks) {
+            (AlignBy::Landmarks | AlignBy::LandmarksPerFrame, Some(landmarks)) if let Some(fit) = self.fit(&landmarks.points) => {
+                fit
+            }
+            (AlignBy::Level, Some(landmarks)) => self.levelled_box(&track.bbox, eye_line_roll(&landmarks.points)),
+            _ => Similarity::from_box(&track.bbox, self.size as f32),
         }
-        Similarity::from_box(&track.bbox, self.size as f32)
+    }
+
+    /// [`AlignBy::Level`]: the box's transform turned by `-roll` about the box's centre, so that
+    /// an eye line rolled by `roll` in the frame is level in the crop.
+    pub fn levelled_box(&self, bbox: &BoxF, roll: f32) -> Similarity {
+        let by_box = Similarity::from_box(bbox, self.size as f32);
+        let (cx, cy) = bbox.centre();
+        by_box.rotated_about(by_box.apply([cx, cy]), -roll)
     }
 
     /// The similarity taking the 68 landmarks onto the template (a rigid subset fitted no
@@ -185,9 +194,61 @@ impl Aligner {
     }
 }
 
-/// How fast [`SteadyAlignment`] follows the landmark fit: the share of the way still to go
-/// falls by e every this many seconds.
+/// How fast [`SteadyAlignment`] and [`SteadyRoll`] follow the landmarks: the share of the way
+/// still to go falls by e every this many seconds.
 pub const STEADY_TIME_CONSTANT_S: f64 = 0.5;
+
+/// The share of the way to the landmarks taken after `seconds`.
+fn pull(seconds: f64) -> f32 {
+    (1.0 - (-seconds / STEADY_TIME_CONSTANT_S).exp()) as f32
+}
+
+/// The roll of the eye line in the frame (radians, image axes: positive when the subject's left
+/// eye, on the image's right, is lower): from the right eye's landmark centre to the left's.
+pub fn eye_line_roll(points: &[[f32; 2]; 68]) -> f32 {
+    let centre = |range: std::ops::Range<usize>| {
+        let n = range.len() as f32;
+        range.fold([0.0, 0.0], |c, i| [c[0] + points[i][0] / n, c[1] + points[i][1] / n])
+    };
+    let (right, left) = (centre(36..42), centre(42..48));
+    (left[1] - right[1]).atan2(left[0] - right[0])
+}
+
+impl Similarity {
+    /// `self`, then a rotation by `angle` radians about the point `centre` of its output.
+    pub fn rotated_about(&self, centre: [f32; 2], angle: f32) -> Self {
+        let (a, b) = (angle.cos(), angle.sin());
+        let rotation =
+            Similarity { a, b, tx: centre[0] - (a * centre[0] - b * centre[1]), ty: centre[1] - (b * centre[0] + a * centre[1]) };
+        rotation.after(self)
+    }
+}
+
+/// [`AlignBy::Level`]: the roll of the eye line, followed with [`STEADY_TIME_CONSTANT_S`].
+#[derive(Debug, Clone, Default)]
+pub struct SteadyRoll {
+    /// The face it follows, the time of its last frame and the roll then.
+    last: Option<(u32, f64, f32)>,
+}
+
+impl SteadyRoll {
+    /// The roll for face `id` at `seconds`, given this frame's eye-line roll; a new face, or time
+    /// that did not move forward, starts from it.
+    pub fn update(&mut self, id: u32, seconds: f64, roll: f32) -> f32 {
+        let followed = match self.last {
+            Some((last_id, last_seconds, last)) if last_id == id && seconds > last_seconds => {
+                last + pull(seconds - last_seconds) * (roll - last)
+            }
+            _ => roll,
+        };
+        self.last = Some((id, seconds, followed));
+        followed
+    }
+
+    pub fn reset(&mut self) {
+        self.last = None;
+    }
+}
 
 /// Landmark alignment carried from frame to frame (see the module's comment).
 #[derive(Debug, Clone, Default)]
@@ -208,8 +269,7 @@ impl SteadyAlignment {
     pub fn update(&mut self, id: u32, seconds: f64, motion: Option<&Similarity>, fit: Similarity) -> Similarity {
         let carried = match (&self.last, motion) {
             (Some((last_id, last_seconds, last)), Some(motion)) if *last_id == id && seconds > *last_seconds => {
-                let weight = 1.0 - (-(seconds - last_seconds) / STEADY_TIME_CONSTANT_S).exp();
-                Some(last.after(&motion.inverse()).towards(&fit, weight as f32))
+                Some(last.after(&motion.inverse()).towards(&fit, pull(seconds - last_seconds)))
             }
             _ => None,
         };
@@ -331,14 +391,45 @@ mod tests {
     }
 
     #[test]
+    fn level_turns_the_box_so_that_a_rolled_eye_line_is_level() {
+        // The template's face rolled by 12 degrees about (300, 200) and scaled into a frame.
+        let roll = 12f32.to_radians();
+        let to_frame = Similarity { a: 2.0 * roll.cos(), b: 2.0 * roll.sin(), tx: 200.0, ty: 80.0 };
+        let points = CANONICAL_68.map(|p| to_frame.apply(p));
+        assert!((eye_line_roll(&points) - roll).abs() < 1e-4);
+        let bbox = BoxF { x: 250.0, y: 180.0, width: 200.0, height: 200.0 };
+        let track =
+            FaceTrack { id: 1, bbox, landmarks: Some(crate::face::Landmarks { points }), confidence: 1.0, detected: true };
+        let level = Aligner::new(128).aligned_by(AlignBy::Level).transform(&track);
+        let by_box = Similarity::from_box(&bbox, 128.0);
+        // Level in the crop, the same scale as the box, the box's centre where the box puts it.
+        let crop_points = points.map(|p| level.apply(p));
+        assert!(eye_line_roll(&crop_points).abs() < 1e-4, "{}", eye_line_roll(&crop_points));
+        assert!((level.scale() - by_box.scale()).abs() < 1e-6);
+        let (c, d) = (level.apply(bbox.centre().into()), by_box.apply(bbox.centre().into()));
+        assert!((c[0] - d[0]).abs() < 1e-3 && (c[1] - d[1]).abs() < 1e-3);
+        // Without landmarks it is the box.
+        let bare = FaceTrack { landmarks: None, ..track.clone() };
+        assert_eq!(Aligner::new(128).aligned_by(AlignBy::Level).transform(&bare), by_box);
+        // The roll is followed with the time constant: a third of the way after 0.2 s at tau 0.5 s.
+        let mut steady = SteadyRoll::default();
+        assert_eq!(steady.update(1, 0.0, 0.0), 0.0);
+        let after = steady.update(1, 0.2, roll);
+        assert!((after / roll - (1.0 - (-0.2 / STEADY_TIME_CONSTANT_S).exp()) as f32).abs() < 1e-4, "{after}");
+        assert_eq!(steady.update(2, 0.3, roll), roll, "a new face starts from its own roll");
+    }
+
+    #[test]
     fn alignment_names_parse_from_the_command_line_and_from_session_json() {
         for (text, by) in [
             ("box", AlignBy::Box),
             ("Landmarks", AlignBy::Landmarks),
             ("landmarks-per-frame", AlignBy::LandmarksPerFrame),
             ("LandmarksPerFrame", AlignBy::LandmarksPerFrame),
+            ("level", AlignBy::Level),
         ] {
             assert_eq!(text.parse::<AlignBy>(), Ok(by), "{text}");
+            assert_eq!(by.to_string().parse::<AlignBy>(), Ok(by));
         }
         assert!("eyes".parse::<AlignBy>().unwrap_err().contains("landmarks-per-frame"));
     }

@@ -10,7 +10,7 @@ mod detect;
 pub mod template;
 mod track;
 
-pub use align::{AlignedFace, Aligner, STEADY_TIME_CONSTANT_S, Similarity, SteadyAlignment};
+pub use align::{AlignedFace, Aligner, STEADY_TIME_CONSTANT_S, Similarity, SteadyAlignment, SteadyRoll, eye_line_roll};
 pub use detect::{FaceDetector, find_cascade};
 pub use track::BoxTracker;
 
@@ -138,6 +138,20 @@ pub enum AlignBy {
     /// A similarity fitted to the landmarks of each frame on its own (before [`SteadyAlignment`];
     /// kept for comparison).
     LandmarksPerFrame,
+    /// The tracked box's framing, turned so that the eye line (from the landmarks, followed by
+    /// [`SteadyRoll`]) is level; the box alone without landmarks.
+    Level,
+}
+
+impl std::fmt::Display for AlignBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AlignBy::Box => "box",
+            AlignBy::Landmarks => "landmarks",
+            AlignBy::LandmarksPerFrame => "landmarks-per-frame",
+            AlignBy::Level => "level",
+        })
+    }
 }
 
 impl std::str::FromStr for AlignBy {
@@ -148,7 +162,8 @@ impl std::str::FromStr for AlignBy {
             "box" => Ok(AlignBy::Box),
             "landmarks" => Ok(AlignBy::Landmarks),
             "landmarksperframe" => Ok(AlignBy::LandmarksPerFrame),
-            _ => Err(format!("unknown alignment '{}' (expected 'box', 'landmarks' or 'landmarks-per-frame')", s.trim())),
+            "level" => Ok(AlignBy::Level),
+            _ => Err(format!("unknown alignment '{}' (expected 'box', 'level', 'landmarks' or 'landmarks-per-frame')", s.trim())),
         }
     }
 }
@@ -181,6 +196,7 @@ pub struct FaceStage {
     tracker: BoxTracker,
     aligner: Aligner,
     steady: SteadyAlignment,
+    roll: SteadyRoll,
     /// The tracker's motion of the face from the previous frame to this one (frame pixels);
     /// `None` when it was not followed (a new face, or the tracker lost it).
     motion: Option<Similarity>,
@@ -207,6 +223,7 @@ impl FaceStage {
             tracker: BoxTracker::new(),
             aligner: Aligner::new(config.crop_size).aligned_by(config.align_by),
             steady: SteadyAlignment::new(),
+            roll: SteadyRoll::default(),
             motion: None,
             config,
             landmarks: None,
@@ -254,6 +271,7 @@ impl FaceStage {
 
         let Some(track) = self.track.as_mut() else {
             self.steady.reset();
+            self.roll.reset();
             return Ok(FaceResult { track: None, aligned: None });
         };
         let started = Instant::now();
@@ -265,17 +283,19 @@ impl FaceStage {
             self.timings.landmarks = Some(started.elapsed());
         }
         let started = Instant::now();
-        let steady_fit = match (self.aligner.by(), &track.landmarks) {
-            (AlignBy::Landmarks, Some(landmarks)) => self.aligner.fit(&landmarks.points),
-            _ => None,
-        };
-        let aligned = match steady_fit {
-            Some(fit) => {
-                let to_crop = self.steady.update(track.id, frame.time.seconds, self.motion.as_ref(), fit);
+        let seconds = frame.time.seconds;
+        let aligned = match (self.aligner.by(), &track.landmarks) {
+            (AlignBy::Landmarks, Some(landmarks)) if let Some(fit) = self.aligner.fit(&landmarks.points) => {
+                let to_crop = self.steady.update(track.id, seconds, self.motion.as_ref(), fit);
                 self.aligner.align_to(&gray, to_crop, true)?
             }
-            None => {
+            (AlignBy::Level, Some(landmarks)) => {
+                let roll = self.roll.update(track.id, seconds, eye_line_roll(&landmarks.points));
+                self.aligner.align_to(&gray, self.aligner.levelled_box(&track.bbox, roll), true)?
+            }
+            _ => {
                 self.steady.reset();
+                self.roll.reset();
                 self.aligner.align(&gray, track)?
             }
         };

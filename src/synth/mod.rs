@@ -69,6 +69,9 @@ pub struct SynthSpec {
     pub noise_sigma: f32,
     /// Slow head motion (translation <= 3 px, rotation <= 1 degree, scale +-1 %).
     pub head_motion: bool,
+    /// A head rolled by this many degrees all along (positive: clockwise on screen), on top of
+    /// the head motion: a tilted head, for what alignment does with one (-45..=45).
+    pub roll_deg: f32,
     /// Blinks every 2-6 s (not in the truth).
     pub blinks: bool,
 }
@@ -85,6 +88,7 @@ impl Default for SynthSpec {
             seed: 1,
             noise_sigma: 2.0,
             head_motion: true,
+            roll_deg: 0.0,
             blinks: true,
         }
     }
@@ -258,6 +262,9 @@ fn validate(spec: &SynthSpec) -> Result<u64, SynthError> {
     }
     if !(spec.noise_sigma.is_finite() && (0.0..=64.0).contains(&spec.noise_sigma)) {
         return bad(format!("noise_sigma must be between 0 and 64 (8-bit levels), got {}", spec.noise_sigma));
+    }
+    if !(spec.roll_deg.is_finite() && spec.roll_deg.abs() <= 45.0) {
+        return bad(format!("roll must be between -45 and 45 degrees, got {}", spec.roll_deg));
     }
     let frames = (spec.seconds * spec.fps).round();
     if frames < 1.0 {
@@ -451,7 +458,7 @@ impl SyntheticFace {
         [p[0], p[1], b[2] * self.layout.k, b[3] * self.layout.k]
     }
 
-    /// Head pose of 0-based frame `index` (identity when head motion is off).
+    /// Head pose of 0-based frame `index` (the still roll alone when head motion is off).
     pub fn head_pose(&self, index: u64) -> HeadPose {
         self.head.pose(index as f64 / self.spec.fps)
     }

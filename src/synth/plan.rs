@@ -330,6 +330,8 @@ pub fn plan_blinks(spec: &SynthSpec, frame_count: u64, events: &[PlannedEvent]) 
 #[derive(Debug, Clone)]
 pub struct HeadMotion {
     enabled: bool,
+    /// `SynthSpec::roll_deg`, in radians.
+    roll: f64,
     /// For tx, ty, angle (rad), log-scale: [(amplitude, frequency Hz, phase)] x 2.
     terms: [[(f64, f64, f64); 2]; 4],
 }
@@ -360,14 +362,14 @@ impl HeadMotion {
             let p1 = rng.random_range(0.0..std::f64::consts::TAU);
             terms[k] = [(amp * 0.65, f0, p0), (amp * 0.35, f1, p1)];
         }
-        HeadMotion { enabled: spec.head_motion, terms }
+        HeadMotion { enabled: spec.head_motion, roll: (spec.roll_deg as f64).to_radians(), terms }
     }
 
     pub fn pose(&self, t_s: f64) -> HeadPose {
         if !self.enabled {
-            return HeadPose::IDENTITY;
+            return HeadPose { angle: self.roll as f32, ..HeadPose::IDENTITY };
         }
         let v = |k: usize| self.terms[k].iter().map(|(a, f, p)| a * (std::f64::consts::TAU * f * t_s + p).sin()).sum::<f64>();
-        HeadPose { tx: v(0) as f32, ty: v(1) as f32, angle: v(2) as f32, scale: v(3).exp() as f32 }
+        HeadPose { tx: v(0) as f32, ty: v(1) as f32, angle: (v(2) + self.roll) as f32, scale: v(3).exp() as f32 }
     }
 }

@@ -507,3 +507,14 @@ fn point_motion_carries_each_frame_landmark_to_the_next() {
     }
     assert!(checked >= 6);
 }
+
+#[test]
+fn a_rolled_head_tilts_the_eye_line_by_the_roll() {
+    let upright = SyntheticFace::new(quiet(SynthSpec::default())).unwrap();
+    let rolled = SyntheticFace::new(quiet(SynthSpec { roll_deg: 12.0, ..Default::default() })).unwrap();
+    let degrees = |face: &SyntheticFace| crate::face::eye_line_roll(&face.landmarks(0)).to_degrees();
+    assert!((degrees(&rolled) - degrees(&upright) - 12.0).abs() < 0.05, "{} vs {}", degrees(&rolled), degrees(&upright));
+    assert!((rolled.head_pose(0).angle.to_degrees() - 12.0).abs() < 1e-4);
+    let error = SyntheticFace::new(SynthSpec { roll_deg: 60.0, ..Default::default() }).unwrap_err();
+    assert!(error.to_string().contains("roll"), "{error}");
+}
