@@ -196,16 +196,25 @@ fn a_slow_disk_costs_recorded_frames_not_analysis() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("slow");
     std::fs::create_dir(&dir).unwrap();
-    // frames.csv is a pipe drained at about 15 rows a second (a row is ~1.3 kB), half the
-    // 30 fps the camera-paced analysis makes.
+    // frames.csv is a pipe with a 4-kB buffer drained 256 bytes every 100 ms, about 7 rows a
+    // second (a row is ~340 bytes without landmarks): a quarter of the 30 fps the camera-paced
+    // analysis makes, so the recorder's queue overflows even on a loaded machine whose analysis
+    // runs at half speed. Landmarks are off to keep the analysis cheap: the test is about the
+    // recorder.
     let fifo = dir.join("frames.csv");
     let status = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(status.success());
+    // Held open (read-write opens a FIFO without waiting) so that the pipe exists, with its small
+    // buffer, before glimpse opens it; dropped once glimpse has exited, which ends the reader.
+    let keep_open = std::fs::OpenOptions::new().read(true).write(true).open(&fifo).unwrap();
+    // SAFETY: fcntl on a descriptor this test owns; F_SETPIPE_SZ takes an int.
+    let size = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&keep_open), libc::F_SETPIPE_SZ, 4096) };
+    assert!(size >= 4096, "F_SETPIPE_SZ: {}", std::io::Error::last_os_error());
+    let mut pipe = std::fs::File::open(&fifo).unwrap();
     let reader = std::thread::spawn(move || {
         use std::io::Read;
-        let mut pipe = std::fs::File::open(&fifo).unwrap();
         let mut text = Vec::new();
-        let mut chunk = [0u8; 2048];
+        let mut chunk = [0u8; 256];
         loop {
             match pipe.read(&mut chunk).unwrap() {
                 0 => break,
@@ -215,17 +224,23 @@ fn a_slow_disk_costs_recorded_frames_not_analysis() {
         }
         String::from_utf8(text).unwrap()
     });
-    let output =
-        run(glimpse().args(["analyse", "synthetic", "--seconds", "14", "--paced", "--record", "--json", "--out"]).arg(&dir));
+    let output = run(glimpse()
+        .args(["analyse", "synthetic", "--seconds", "14", "--paced", "--landmarks", "off", "--record", "--json", "--out"])
+        .arg(&dir));
     assert!(output.status.success(), "{}", stderr(&output));
     let stats: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let analysed = stats["frames_analysed"].as_u64().unwrap() as usize;
 
+    drop(keep_open);
     let csv_text = reader.join().unwrap();
     let rows = csv_text.lines().count() - 1;
     let recording = &session_json(&dir)["recording"];
     let dropped = recording["frames_dropped"].as_u64().unwrap() as usize;
-    assert!(dropped > 0, "the slow disk made the recorder drop frames");
+    assert!(
+        dropped > 0,
+        "the slow disk made the recorder drop frames: {analysed} analysed, {rows} rows, {recording}, {}",
+        stderr(&output)
+    );
     assert_eq!(rows + dropped, analysed, "every analysed frame is either recorded or counted as dropped");
     assert_eq!(recording["frames_written"].as_u64().unwrap() as usize, rows);
     assert_eq!(video::frame_times(&dir.join("video.mp4")).len(), rows, "the video drops the same frames as the CSV");
