@@ -77,8 +77,10 @@ enum Command {
         /// model file.
         #[arg(long, default_value = "auto")]
         landmarks: String,
-        /// Align the face crop by the tracked `box` (default) or by the `landmarks`.
-        #[arg(long, default_value = "box")]
+        /// Align the face crop by `level` (the tracked box turned so that the eyes are level; the
+        /// box alone without landmarks), the tracked `box`, the `landmarks` (steadily) or
+        /// `landmarks-per-frame`.
+        #[arg(long, default_value = "level")]
         align_by: glimpse::face::AlignBy,
         /// The flow between face crops: `onnx` (models/flow.onnx), `onnx-vr` (it, then OpenCV's
         /// variational refinement), `dis`, `farneback` or `tvl1` (OpenCV); default: the one that
@@ -215,8 +217,10 @@ enum EvalCommand {
         /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
-        /// Align the face crop by the tracked `box` (default) or by the `landmarks`.
-        #[arg(long, default_value = "box")]
+        /// Align the face crop by `level` (the tracked box turned so that the eyes are level; the
+        /// box alone without landmarks), the tracked `box`, the `landmarks` (steadily) or
+        /// `landmarks-per-frame`.
+        #[arg(long, default_value = "level")]
         align_by: glimpse::face::AlignBy,
         /// The flow between face crops: `onnx`, `onnx-vr`, `dis`, `farneback` or `tvl1` (default: as `analyse`).
         #[arg(long)]

@@ -102,6 +102,62 @@ fn measured_rows(path: &std::path::Path) -> Vec<std::collections::HashMap<String
         .collect()
 }
 
+/// The default alignment (`level`) on a head rolled by 12 degrees: the crop keeps the box's scale
+/// and turns the face so that its eyes are level; `--align-by box` leaves them tilted.
+#[test]
+fn by_default_a_tilted_head_is_turned_level_in_the_crop() {
+    use glimpse::face::{BoxF, Similarity};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (video, truth) = (dir.path().join("tilted.mp4"), dir.path().join("truth.csv"));
+    let synth = Command::new(env!("CARGO_BIN_EXE_glimpse"))
+        .args(["synth", "--seconds", "3", "--events", "0", "--macro-events", "0", "--roll", "12", "--out"])
+        .arg(&video)
+        .arg("--truth")
+        .arg(&truth)
+        .output()
+        .unwrap();
+    assert!(synth.status.success(), "{}", String::from_utf8_lossy(&synth.stderr));
+    let (by_default, by_box) = (dir.path().join("default"), dir.path().join("box"));
+    let runs: [(&std::path::Path, &[&str]); 2] = [(&by_default, &[]), (&by_box, &["--align-by", "box"])];
+    for (out, extra) in runs {
+        let mut args = vec!["analyse", video.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let run = glimpse(&args);
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    }
+    let session: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(by_default.join("session.json")).unwrap()).unwrap();
+    assert_eq!(session["settings"]["align_by"], "Level", "{}", session["settings"]);
+
+    // The eye line's angle in the crop, in degrees, frame by frame.
+    let eye_line_in_crop = |dir: &std::path::Path| -> Vec<f32> {
+        let rows = measured_rows(&dir.join("frames.csv"));
+        assert!(rows.len() > 60, "{} measured rows", rows.len());
+        rows.iter()
+            .map(|row| {
+                let t = Similarity { a: row["align_a"], b: row["align_b"], tx: row["align_tx"], ty: row["align_ty"] };
+                let eye = |range: std::ops::Range<usize>| {
+                    let n = range.len() as f32;
+                    let c = range.fold([0.0, 0.0], |c, i| [c[0] + row[&format!("x_{i}")] / n, c[1] + row[&format!("y_{i}")] / n]);
+                    t.apply(c)
+                };
+                let (right, left) = (eye(36..42), eye(42..48));
+                // The scale is the box's: the turn happens about the box's centre.
+                let bbox = BoxF { x: row["face_x"], y: row["face_y"], width: row["face_w"], height: row["face_h"] };
+                assert!((t.scale() - Similarity::from_box(&bbox, 128.0).scale()).abs() < 1e-3 * t.scale(), "{t:?}");
+                (left[1] - right[1]).atan2(left[0] - right[0]).to_degrees()
+            })
+            .collect()
+    };
+    let level = eye_line_in_crop(&by_default);
+    let tilted = eye_line_in_crop(&by_box);
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    assert!(level.iter().all(|a| a.abs() < 4.0), "eye line in the default crop: {level:?}");
+    assert!(mean(&level).abs() < 1.5, "mean eye line in the default crop {}", mean(&level));
+    assert!((mean(&tilted).abs() - 12.0).abs() < 4.0, "mean eye line in the box crop {}", mean(&tilted));
+}
+
 #[test]
 fn frames_csv_records_the_alignment_and_landmark_alignment_is_steady_and_level() {
     use glimpse::face::{Aligner, BoxF, Similarity};

@@ -131,7 +131,12 @@ impl ReviewSession {
         let eaf_media = std::fs::read_to_string(dir.join(SESSION_EAF)).ok().and_then(|text| eaf_media(&text, dir));
         let media = find_media(dir, eaf_media.as_deref(), json.source.as_ref());
         let frame_size = json.source.as_ref().map(|s| (s.width, s.height)).filter(|(w, h)| *w > 0 && *h > 0);
-        let align_by = json.settings.and_then(|s| s.align_by).and_then(|by| by.parse().ok()).unwrap_or_default();
+        let align_by = json
+            .settings
+            .and_then(|s| s.align_by)
+            .and_then(|by| by.parse().ok())
+            // Sessions recorded before session.json named the alignment were aligned by the box.
+            .unwrap_or(AlignBy::Box);
         Ok(Self { dir: dir.to_owned(), frames, records, media, eaf_media, frame_size, align_by, unsaved: false })
     }
 
