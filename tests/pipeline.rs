@@ -106,7 +106,7 @@ fn measured_rows(path: &std::path::Path) -> Vec<std::collections::HashMap<String
 /// and turns the face so that its eyes are level; `--align-by box` leaves them tilted.
 #[test]
 fn by_default_a_tilted_head_is_turned_level_in_the_crop() {
-    use glimpse::face::{BoxF, Similarity};
+    use glimpse::face::{BoxF, Similarity, eye_line_roll};
 
     let dir = tempfile::tempdir().unwrap();
     let (video, truth) = (dir.path().join("tilted.mp4"), dir.path().join("truth.csv"));
@@ -137,16 +137,11 @@ fn by_default_a_tilted_head_is_turned_level_in_the_crop() {
         rows.iter()
             .map(|row| {
                 let t = Similarity { a: row["align_a"], b: row["align_b"], tx: row["align_tx"], ty: row["align_ty"] };
-                let eye = |range: std::ops::Range<usize>| {
-                    let n = range.len() as f32;
-                    let c = range.fold([0.0, 0.0], |c, i| [c[0] + row[&format!("x_{i}")] / n, c[1] + row[&format!("y_{i}")] / n]);
-                    t.apply(c)
-                };
-                let (right, left) = (eye(36..42), eye(42..48));
+                let in_crop: [[f32; 2]; 68] = std::array::from_fn(|i| t.apply([row[&format!("x_{i}")], row[&format!("y_{i}")]]));
                 // The scale is the box's: the turn happens about the box's centre.
                 let bbox = BoxF { x: row["face_x"], y: row["face_y"], width: row["face_w"], height: row["face_h"] };
                 assert!((t.scale() - Similarity::from_box(&bbox, 128.0).scale()).abs() < 1e-3 * t.scale(), "{t:?}");
-                (left[1] - right[1]).atan2(left[0] - right[0]).to_degrees()
+                eye_line_roll(&in_crop).to_degrees()
             })
             .collect()
     };

@@ -100,6 +100,14 @@ impl Similarity {
         Self { a: mix(self.a, other.a), b: mix(self.b, other.b), tx: mix(self.tx, other.tx), ty: mix(self.ty, other.ty) }
     }
 
+    /// `self`, then a rotation by `angle` radians about the point `centre` of its output.
+    pub fn rotated_about(&self, centre: [f32; 2], angle: f32) -> Self {
+        let (a, b) = (angle.cos(), angle.sin());
+        let rotation =
+            Similarity { a, b, tx: centre[0] - (a * centre[0] - b * centre[1]), ty: centre[1] - (b * centre[0] + a * centre[1]) };
+        rotation.after(self)
+    }
+
     /// The 2 x 3 matrix `warpAffine` takes.
     pub fn to_mat(&self) -> Result<Mat, opencv::Error> {
         Mat::from_slice_2d(&[[self.a as f64, -self.b as f64, self.tx as f64], [self.b as f64, self.a as f64, self.ty as f64]])
@@ -212,16 +220,6 @@ pub fn eye_line_roll(points: &[[f32; 2]; 68]) -> f32 {
     };
     let (right, left) = (centre(36..42), centre(42..48));
     (left[1] - right[1]).atan2(left[0] - right[0])
-}
-
-impl Similarity {
-    /// `self`, then a rotation by `angle` radians about the point `centre` of its output.
-    pub fn rotated_about(&self, centre: [f32; 2], angle: f32) -> Self {
-        let (a, b) = (angle.cos(), angle.sin());
-        let rotation =
-            Similarity { a, b, tx: centre[0] - (a * centre[0] - b * centre[1]), ty: centre[1] - (b * centre[0] + a * centre[1]) };
-        rotation.after(self)
-    }
 }
 
 /// [`AlignBy::Level`]: the roll of the eye line, followed with [`STEADY_TIME_CONSTANT_S`].
