@@ -390,7 +390,11 @@ def validation_pairs(pool: FacePool, n: int = 200, seed: int = 777):
 # ---------------------------------------------------------------- network
 CORR_RADIUS = 2            # v1 and v2's coarse correlation at stride 4: +-2 cells = +-8 crop px
 CORR_CHANNELS = 16         # v2: the stride-4 features are projected to 16 channels for the correlation
-ARCHS = ("v1", "v2", "v3", "v4", "v6")
+ARCHS = ("v1", "v2", "v3", "v4", "v6", "v7", "v7c")
+# v7: v6 whose Lucas-Kanade steps pull the flow towards its local mean (combined local-global),
+# with this many Jacobi sweeps per step at 16, 32, 64 and full resolution; v7c only at the
+# coarse levels (session 12's two candidates, reports/flow_v7_preregistration.md)
+SMOOTH_ITERS = {"v7": (4, 4, 4, 1), "v7c": (6, 6, 6, 0)}
 ARCH = "v6"                # the architecture trained and exported by default (the shipped one)
 
 
@@ -476,6 +480,8 @@ def build_model(arch: str = ARCH):
         return build_model_v3(full_windows=(2.5, 1.5), input_blur=False)
     if arch == "v6":
         return build_model_v3(full_windows=(2.5, 1.5), input_blur=False, antialias=True)
+    if arch in SMOOTH_ITERS:
+        return build_model_v3(full_windows=(2.5, 1.5), input_blur=False, antialias=True, smooth_iters=SMOOTH_ITERS[arch])
     raise ValueError(f"unknown flow architecture {arch!r} (one of {ARCHS})")
 
 
@@ -641,7 +647,7 @@ def binomial_blur(x):
 
 
 def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, full_windows=(2.5,),
-                   input_blur: bool = True, antialias: bool = False):
+                   input_blur: bool = True, antialias: bool = False, smooth_iters=(0, 0, 0, 0)):
     """v3: Lucas-Kanade steps unrolled over a pyramid, with learned windows, and a learned
     correction. v4 is the same network with no fixed input blur and two full-resolution steps
     (initial windows 2.5 and 1.5); v6 is v4 whose pyramid blurs ([1,2,1]/4) before each 2x2
@@ -662,12 +668,18 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
         window, kept positive (softmax of log-weights) so that the system stays positive
         definite; the update is clamped to 4 crop px."""
 
-        def __init__(self, size: int, sigma: float):
+        def __init__(self, size: int, sigma: float, smooth_iters: int = 0):
             super().__init__()
             k = gaussian_taps(sigma).log()
             self.wx = nn.Parameter(k.view(1, 1, 1, -1).repeat(5, 1, 1, 1))
             self.wy = nn.Parameter(k.view(1, 1, -1, 1).repeat(5, 1, 1, 1))
             self.log_lam = nn.Parameter(torch.tensor(math.log(1e-2)))
+            # v7: combined local-global (Bruhn et al. 2005): the flow is pulled towards its local
+            # mean by a learned weight, solved by `smooth_iters` Jacobi sweeps, so that motion
+            # reaches textureless skin (the forehead) from the textured parts around it
+            self.smooth_iters = smooth_iters
+            if smooth_iters:
+                self.log_smooth = nn.Parameter(torch.tensor(math.log(1e-2)))
             self.max_step = size / 32.0
             self.size = size
             self.bands = None
@@ -696,10 +708,26 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             lam = self.log_lam.exp() + 1e-3
             jxx, jxy, jyy = s[:, 0:1] + lam, s[:, 1:2], s[:, 2:3] + lam
             bx, by = s[:, 3:4], s[:, 4:5]
+            if not self.smooth_iters:
+                inv = 1.0 / (jxx * jyy - jxy * jxy)
+                du = -(jyy * bx - jxy * by) * inv
+                dv = -(jxx * by - jxy * bx) * inv
+                return flow + torch.cat([du, dv], 1).clamp(-self.max_step, self.max_step), bw
+            # (J + lam + mu) d = -b + mu (mean(flow + d) - flow) by Jacobi sweeps, or for the
+            # total flow w = flow + d: (J + lam + mu) w = r + mu mean(w), r = (J + lam) flow - b.
+            # Per pixel w = P q + Q swap(q) with P = (jyy, jxx) / det, Q = -jxy / det, the few
+            # whole-tensor operations ONNX Runtime runs fast; the mean is a 3x3 box.
+            mu = self.log_smooth.exp()
+            jxx, jyy = jxx + mu, jyy + mu
             inv = 1.0 / (jxx * jyy - jxy * jxy)
-            du = -(jyy * bx - jxy * by) * inv
-            dv = -(jxx * by - jxy * bx) * inv
-            return flow + torch.cat([du, dv], 1).clamp(-self.max_step, self.max_step), bw
+            p, q = torch.cat([jyy, jxx], 1) * inv, -jxy * inv
+            u, v = flow[:, 0:1], flow[:, 1:2]
+            r = torch.cat([(jxx - mu) * u + jxy * v - bx, jxy * u + (jyy - mu) * v - by], 1)
+            w = flow
+            for _ in range(self.smooth_iters):
+                rhs = r + mu * F.avg_pool2d(F.pad(w, (1, 1, 1, 1), mode="replicate"), 3, 1)
+                w = p * rhs + q * rhs.flip(1)
+            return flow + (w - flow).clamp(-self.max_step, self.max_step), bw
 
     class FlowNet3(nn.Module):
         """Per-crop standardisation and (v3) a light blur (sigma 1); a 4-level average pyramid
@@ -712,16 +740,16 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
         def __init__(self):
             super().__init__()
             self.sizes = (16, 32, 64)
-            self.steps = nn.ModuleList([nn.ModuleList([LucasKanadeStep(s, w) for _ in range(n)])
-                                        for s, n, w in zip(self.sizes, iters, windows)])
+            self.steps = nn.ModuleList([nn.ModuleList([LucasKanadeStep(s, w, k) for _ in range(n)])
+                                        for s, n, w, k in zip(self.sizes, iters, windows, smooth_iters)])
             self.ref_in = cbr(1 + 1 + 2 + 1, fine, 1)
             self.ref = nn.Sequential(Res(dws(fine, fine, 1)), Res(dws(fine, fine, 2)), Res(dws(fine, fine, 4)),
                                      Res(dws(fine, fine, 1)))
             self.head = nn.Conv2d(fine, 2, 3, 1, 1)
             nn.init.zeros_(self.head.weight)
             nn.init.zeros_(self.head.bias)
-            self.full = LucasKanadeStep(SIZE, full_windows[0])
-            self.full_more = nn.ModuleList([LucasKanadeStep(SIZE, w) for w in full_windows[1:]])
+            self.full = LucasKanadeStep(SIZE, full_windows[0], smooth_iters[3])
+            self.full_more = nn.ModuleList([LucasKanadeStep(SIZE, w, smooth_iters[3]) for w in full_windows[1:]])
             self.input_blur = input_blur
             self.antialias = antialias
             self.register_buffer("pre", gaussian_taps(1.0), persistent=False)

@@ -10,7 +10,7 @@ coarse stride-4 estimate, upsampled; v3: each term plus 1.0 x the mean EPE over 
 local motion, and 0.5 x the mean of that over its four intermediate estimates). AdamW lr 2e-3,
 wd 1e-4, one-cycle (5 % warm-up, cosine), batch 16; v1 2,500 steps, v2 5,000 steps and v3 4,000
 steps (seed 5) with the gradient norm clipped at 5; v4 as v3 with 30 % of the pairs undegraded;
-v6 (seed 11) as v4 with bumps on the forehead too.
+v6 (seed 11) as v4 with bumps on the forehead too; v7 and v7c (session 12) v6's recipe.
 `--blink-fraction` closes both upper eyelids in a share of the pairs (the covered eye is left out
 of the loss). The last step is kept (no selection on held-out data).
 """
@@ -46,11 +46,14 @@ RECIPES = {
     "v6": {"steps": 4000, "batch": 16, "lr": 2e-3, "wd": 1e-4, "warmup": 0.05, "coarse_weight": 0.5, "clip": 5.0,
            "local_weight": 1.0, "clean_fraction": 0.3, "forehead": True, "seed": 11},
 }
+# v7, v7c: v6's recipe unchanged; only the network differs (reports/flow_v7_preregistration.md)
+RECIPES["v7"] = dict(RECIPES["v6"])
+RECIPES["v7c"] = dict(RECIPES["v6"])
 LOCAL_PX = 0.2   # expression motion counted as local (as flow_eval's "local" pixels)
 
 
 def recipe_seed(arch: str) -> int:
-    """The seed an architecture's recipe trains with (v3, v4: 5; v6: 11; the others 0)."""
+    """The seed an architecture's recipe trains with (v3, v4: 5; v6, v7, v7c: 11; the others 0)."""
     return RECIPES[arch].get("seed", 0)
 
 

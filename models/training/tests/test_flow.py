@@ -158,9 +158,9 @@ def test_timing_takes_turns_and_reports_every_method():
     assert calls[10:14] == ["ours v2", "dis", "ours v2", "dis"]   # after the 5 warm-up pairs each
 
 
-@pytest.mark.parametrize("arch", ["v3", "v4", "v6"])
+@pytest.mark.parametrize("arch", ["v3", "v4", "v6", "v7", "v7c"])
 def test_untrained_lucas_kanade_nets_recover_a_shift(arch):
-    """Before any training v3, v4 and v6 are plain coarse-to-fine Lucas-Kanade (Gaussian windows, a
+    """Before any training v3, v4, v6 and v7 are plain (v7: combined local-global) coarse-to-fine Lucas-Kanade (Gaussian windows, a
     zero correction): a global sub-pixel shift of a smooth texture comes out in OpenCV's convention."""
     a, b, flow = shifted_pair(3)
     torch.manual_seed(0)
@@ -411,3 +411,25 @@ def test_synthetic_pairs_load_and_score_as_the_rust_side_pools_them(tmp_path):
     (tmp_path / "local.f32").write_bytes(b"\0" * 8)
     with pytest.raises(ValueError, match="local.f32"):
         load_pairs(tmp_path)
+
+
+def test_v7_local_global_step_reaches_textureless_skin_and_is_lucas_kanade_without_the_pull():
+    """v7's Jacobi sweeps carry the motion of the textured left half into a flat right half, where
+    a Lucas-Kanade step (v6's) leaves the flow at its start; with the pull weight near zero the
+    two steps agree."""
+    torch.manual_seed(0)
+    y, x = np.mgrid[0:32, 0:32].astype(np.float64)
+    tex = lambda x, y: np.where(x < 12, 40 * np.sin(0.9 * x) * np.cos(0.7 * y), 0.0)
+    a = torch.from_numpy(tex(x, y)).float()[None, None]
+    b = torch.from_numpy(tex(x - 0.5, y)).float()[None, None]   # shifted 0.5 px right
+    lk, clg = FL.build_model("v6").steps[1][0], FL.build_model("v7").steps[1][0]
+    assert clg.smooth_iters == 4 and lk.smooth_iters == 0
+    zero = torch.zeros(1, 2, 32, 32)
+    with torch.no_grad():
+        clg.log_smooth.fill_(np.log(0.5))
+        flat = (slice(None), 0, slice(8, 24), slice(21, 23))   # beyond the window's reach of the texture
+        lk_flat = lk(a, b, zero)[0][flat].mean().item()
+        clg_flat = clg(a, b, zero)[0][flat].mean().item()
+        assert abs(lk_flat) < 0.01 and clg_flat > 0.05
+        clg.log_smooth.fill_(np.log(1e-7))
+        assert torch.allclose(clg(a, b, zero)[0], lk(a, b, zero)[0], atol=1e-3)
