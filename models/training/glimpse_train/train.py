@@ -8,6 +8,8 @@ The model after the last epoch is the model; there is no epoch selection.
 Recipe `f5cnet_v2` (session 7, reports/mer_v2_preregistration.md): the same with 40 epochs and 3
 members trained with their own seeds, whose softmax probabilities are averaged (`Ensemble`);
 `ststnet_v2` trains STSTNet that way, as a comparison.
+Recipe `f5cnet_v3` (session 12, reports/mer_v3_preregistration.md): v2 plus mixup (Beta(0.2, 0.2))
+and each member's probabilities averaged over the input and its mirror image.
 """
 from __future__ import annotations
 
@@ -29,9 +31,19 @@ V2_CHANGES = dict(epochs=40, members=3)
 RECIPES["f5cnet_v2"] = dict(RECIPES["f5cnet"], **V2_CHANGES)
 # A comparison row only (see the pre-registration's addendum), never the shipped model.
 RECIPES["ststnet_v2"] = dict(RECIPES["ststnet"], **V2_CHANGES)
+# v3 = v2 plus mixup of training pairs (Beta(0.2, 0.2) weights) and a prediction averaged over the
+# input and its mirror image (reports/mer_v3_preregistration.md); nothing else differs.
+RECIPES["f5cnet_v3"] = dict(RECIPES["f5cnet_v2"], mixup=0.2, mirror_average=True)
 MEMBER_SEED_STRIDE = 100_000
 
 U_CHANNEL = 2  # BGR order of the PNG: 0 strain, 1 v, 2 u
+
+
+def mirrored(x: torch.Tensor) -> torch.Tensor:
+    """The motion image of the mirrored face: left and right swap and u changes sign, which for
+    a per-image min-max channel is 255 - u (exact)."""
+    xf = x.flip(3)
+    return torch.cat([xf[:, :U_CHANNEL], 255.0 - xf[:, U_CHANNEL:U_CHANNEL + 1], xf[:, U_CHANNEL + 1:]], 1)
 
 
 def augment(x: torch.Tensor, g: torch.Generator, flip: bool, shift: int) -> torch.Tensor:
@@ -39,10 +51,8 @@ def augment(x: torch.Tensor, g: torch.Generator, flip: bool, shift: int) -> torc
     if flip:
         m = torch.rand(n, generator=g) < 0.5
         if m.any():
-            xf = x[m].flip(3)
-            xf[:, U_CHANNEL] = 255.0 - xf[:, U_CHANNEL]
             x = x.clone()
-            x[m] = xf
+            x[m] = mirrored(x[m])
     if shift > 0:
         xp = F.pad(x, (shift, shift, shift, shift), mode="replicate")
         dx = torch.randint(0, 2 * shift + 1, (n,), generator=g)
@@ -58,12 +68,14 @@ class Ensemble(nn.Module):
     """Members' softmax probabilities averaged; returns their log, so that a softmax of the
     output gives the mean probabilities back (the `logits` contract of a single network)."""
 
-    def __init__(self, members: list[nn.Module]):
+    def __init__(self, members: list[nn.Module], mirror_average: bool = False):
         super().__init__()
         self.members = nn.ModuleList(members)
+        self.mirror_average = mirror_average   # each member also sees the mirror image (v3)
 
     def forward(self, x):
-        p = torch.stack([F.softmax(m(x), dim=1) for m in self.members]).mean(0)
+        views = [x, mirrored(x)] if self.mirror_average else [x]
+        p = torch.stack([F.softmax(m(v), dim=1) for m in self.members for v in views]).mean(0)
         return torch.log(p)
 
 
@@ -72,7 +84,7 @@ def train_model(recipe_name: str, x: np.ndarray, y: np.ndarray, seed: int, recip
     """Trains the recipe's network (or, for members > 1, its ensemble: member m with seed
     seed + MEMBER_SEED_STRIDE*m) on x, y and returns it in eval mode."""
     r = dict(RECIPES[recipe_name]) if recipe is None else recipe
-    if r.get("members", 1) == 1:
+    if r.get("members", 1) == 1 and not r.get("mirror_average"):
         return train_network(r, x, y, seed, log)
     members = []
     for m in range(r["members"]):
@@ -80,7 +92,7 @@ def train_model(recipe_name: str, x: np.ndarray, y: np.ndarray, seed: int, recip
         members.append(train_network(r, x, y, seed + MEMBER_SEED_STRIDE * m, mlog))
         if log is not None:
             log.setdefault("final_train_loss_per_member", []).append(mlog["final_train_loss"])
-    return Ensemble(members).eval()
+    return Ensemble(members, r.get("mirror_average", False)).eval()
 
 
 def train_network(r: dict, x: np.ndarray, y: np.ndarray, seed: int, log=None) -> nn.Module:
@@ -107,7 +119,14 @@ def train_network(r: dict, x: np.ndarray, y: np.ndarray, seed: int, log=None) ->
             if len(idx) < 2:  # BN needs 2 samples
                 continue
             xb = augment(xt[idx], g, r["flip"], r["shift"])
-            loss = crit(model(xb), yt[idx])
+            if r.get("mixup"):   # each sample blended with another of the batch, as are their losses
+                lam = float(np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
+                            .beta(r["mixup"], r["mixup"]))   # drawn from the run's own generator: reproducible
+                other = torch.randperm(len(idx), generator=g)
+                out = model(lam * xb + (1.0 - lam) * xb[other])
+                loss = lam * crit(out, yt[idx]) + (1.0 - lam) * crit(out, yt[idx][other])
+            else:
+                loss = crit(model(xb), yt[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -87,3 +87,24 @@ def test_ensemble_recipe_trains_members_with_their_own_seeds():
     for a, b in zip(ens.members[1].state_dict().values(), single.state_dict().values()):
         assert torch.equal(a, b)
     assert not torch.equal(ens.members[0].fc.weight, ens.members[1].fc.weight)
+
+
+def test_mirror_average_is_invariant_to_mirroring_and_v3_trains_with_mixup():
+    """A v3 model's prediction is the mean over the input and its mirror image, so the mirror
+    image gets the same prediction; mixup changes what one epoch learns but stays reproducible."""
+    from glimpse_train.train import RECIPES, Ensemble, mirrored, train_model
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (12, 3, 28, 28)).astype(np.float32)
+    y = np.arange(12) % 3
+    r = dict(RECIPES["f5cnet_v3"], epochs=1, members=2)
+    ens = train_model("f5cnet_v3", x, y, seed=7, recipe=r)
+    assert isinstance(ens, Ensemble) and ens.mirror_average
+    xt = torch.from_numpy(x)
+    again = train_model("f5cnet_v3", x, y, seed=7, recipe=r)
+    plain = train_model("f5cnet_v3", x, y, seed=7, recipe=dict(r, mixup=0.0))
+    with torch.no_grad():
+        torch.testing.assert_close(ens(mirrored(xt)), ens(xt), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(mirrored(mirrored(xt)), xt)
+        torch.testing.assert_close(again(xt), ens(xt))
+        assert not torch.allclose(plain.members[0](xt), ens.members[0](xt))
