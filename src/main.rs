@@ -232,6 +232,10 @@ enum EvalCommand {
         /// Render the synthetic videos with the head rolled by this many degrees (a tilted head).
         #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         roll: f32,
+        /// `--align-by level`: eye-line rolls within this many degrees of the held roll do not
+        /// turn the crop.
+        #[arg(long, value_name = "DEGREES", default_value_t = glimpse::face::ROLL_DEAD_BAND_DEG)]
+        roll_dead_band: f32,
         #[command(flatten)]
         spotting: SpotArgs,
     },
@@ -506,6 +510,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     flow,
                     mer,
                     roll,
+                    roll_dead_band,
                     spotting,
                 },
         }) => {
@@ -522,6 +527,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 flow: flow.unwrap_or_default(),
                 mer_model,
                 roll_deg: roll,
+                roll_dead_band_deg: roll_dead_band,
                 progress: interactive,
             };
             let report = commands::eval::spotting(&options, &stop)?;

@@ -40,6 +40,8 @@ pub struct SpottingEvalOptions {
     pub mer_model: Option<PathBuf>,
     /// The synthetic head rolled by this many degrees (`SynthSpec::roll_deg`).
     pub roll_deg: f32,
+    /// `FaceConfig::roll_dead_band_deg`.
+    pub roll_dead_band_deg: f32,
     pub progress: bool,
 }
 
@@ -165,6 +167,7 @@ pub struct SpottingReport {
     pub align_by: crate::face::AlignBy,
     /// The synthetic head's still roll (degrees).
     pub roll_deg: f32,
+    pub roll_dead_band_deg: f32,
     pub micro: Matches,
     pub macro_: Matches,
     pub neutral_false_alarms_per_minute: f64,
@@ -286,7 +289,11 @@ fn pipeline_config(options: &SpottingEvalOptions) -> PipelineConfig {
         output: OutputPolicy::Lossless,
         spotting: options.spotting,
         mer_model: options.mer_model.clone(),
-        face: crate::face::FaceConfig { align_by: options.align_by, ..Default::default() },
+        face: crate::face::FaceConfig {
+            align_by: options.align_by,
+            roll_dead_band_deg: options.roll_dead_band_deg,
+            ..Default::default()
+        },
         motion: crate::motion::MotionConfig { flow: options.flow, ..Default::default() },
         ..PipelineConfig::default()
     }
@@ -408,6 +415,7 @@ fn run_spotting(options: &SpottingEvalOptions, work: &Path, stop: &StopFlag) -> 
         flow: options.flow,
         align_by: options.align_by,
         roll_deg: options.roll_deg,
+        roll_dead_band_deg: options.roll_dead_band_deg,
         micro,
         macro_,
         neutral_false_alarms_per_minute: if neutral_minutes > 0.0 { alarms as f64 / neutral_minutes } else { 0.0 },
@@ -442,7 +450,7 @@ pub fn format_spotting(report: &SpottingReport) -> String {
     let m = &report.micro;
     let _ = writeln!(
         out,
-        "synthetic: {} videos (seeds {}-{}) x {:.0} s at {:.0} fps{}, sensitivity {}, flow {}, aligned by {}",
+        "synthetic: {} videos (seeds {}-{}) x {:.0} s at {:.0} fps{}, sensitivity {}, flow {}, aligned by {}{}",
         report.seeds,
         report.first_seed,
         report.first_seed + report.seeds.saturating_sub(1),
@@ -451,7 +459,12 @@ pub fn format_spotting(report: &SpottingReport) -> String {
         if report.roll_deg != 0.0 { format!(", head rolled {} degrees", report.roll_deg) } else { String::new() },
         report.sensitivity,
         report.flow,
-        report.align_by
+        report.align_by,
+        if report.align_by == crate::face::AlignBy::Level && report.roll_dead_band_deg > 0.0 {
+            format!(" (roll dead band {} degrees)", report.roll_dead_band_deg)
+        } else {
+            String::new()
+        }
     );
     let _ = writeln!(
         out,

@@ -222,20 +222,33 @@ pub fn eye_line_roll(points: &[[f32; 2]; 68]) -> f32 {
     (left[1] - right[1]).atan2(left[0] - right[0])
 }
 
-/// [`AlignBy::Level`]: the roll of the eye line, followed with [`STEADY_TIME_CONSTANT_S`].
+/// [`AlignBy::Level`]: the roll of the eye line, followed with [`STEADY_TIME_CONSTANT_S`]; within
+/// a dead band around the roll it holds, the eye line does not turn the crop at all.
 #[derive(Debug, Clone, Default)]
 pub struct SteadyRoll {
     /// The face it follows, the time of its last frame and the roll then.
     last: Option<(u32, f64, f32)>,
+    /// Radians; 0 follows every change.
+    dead_band: f32,
 }
 
 impl SteadyRoll {
+    /// `dead_band_rad`: eye-line rolls this close to the held roll leave it where it is (the
+    /// eye line's estimate wanders by a degree or two with expressions and landmark error,
+    /// while a turn of the crop is motion for the flow); beyond it the roll follows to the
+    /// band's edge.
+    pub fn with_dead_band(dead_band_rad: f32) -> Self {
+        Self { last: None, dead_band: dead_band_rad.max(0.0) }
+    }
+
     /// The roll for face `id` at `seconds`, given this frame's eye-line roll; a new face, or time
     /// that did not move forward, starts from it.
     pub fn update(&mut self, id: u32, seconds: f64, roll: f32) -> f32 {
         let followed = match self.last {
             Some((last_id, last_seconds, last)) if last_id == id && seconds > last_seconds => {
-                last + pull(seconds - last_seconds) * (roll - last)
+                let off = roll - last;
+                let target = if off.abs() <= self.dead_band { last } else { roll - self.dead_band * off.signum() };
+                last + pull(seconds - last_seconds) * (target - last)
             }
             _ => roll,
         };
@@ -415,6 +428,32 @@ mod tests {
         let after = steady.update(1, 0.2, roll);
         assert!((after / roll - (1.0 - (-0.2 / STEADY_TIME_CONSTANT_S).exp()) as f32).abs() < 1e-4, "{after}");
         assert_eq!(steady.update(2, 0.3, roll), roll, "a new face starts from its own roll");
+    }
+
+    #[test]
+    fn a_roll_dead_band_holds_small_changes_and_follows_large_ones_to_its_edge() {
+        let band = 1.5f32.to_radians();
+        let mut held = SteadyRoll::with_dead_band(band);
+        let start = 3.0f32.to_radians();
+        assert_eq!(held.update(1, 0.0, start), start, "a new face starts from its own roll");
+        for (i, wander) in [1.4f32, -1.4, 0.9, -0.5].into_iter().enumerate() {
+            let seconds = 0.1 * (i + 1) as f64;
+            assert_eq!(held.update(1, seconds, start + wander.to_radians()), start, "held within the band");
+        }
+        // A head that turns 10 degrees: followed to the band's edge with the time constant.
+        let turned = start + 10f32.to_radians();
+        let mut roll = start;
+        for k in 1..=100 {
+            roll = held.update(1, 0.4 + 0.05 * k as f64, turned);
+        }
+        assert!((roll - (turned - band)).abs() < 1e-4, "{} vs {}", roll.to_degrees(), (turned - band).to_degrees());
+        let after = held.update(1, 5.5, turned - band * 0.5);
+        assert!((after - roll).abs() < 1e-6, "back inside the band: held");
+        assert_eq!(held.update(2, 5.6, 0.0), 0.0, "a new face starts from its own roll");
+        // Without a band every change is followed.
+        let mut plain = SteadyRoll::default();
+        plain.update(1, 0.0, start);
+        assert!(plain.update(1, 0.1, start + 1f32.to_radians()) > start);
     }
 
     #[test]

@@ -122,7 +122,13 @@ pub struct FaceConfig {
     pub cascade: Option<PathBuf>,
     /// What the crop is aligned by when landmarks are there (see [`AlignBy`]).
     pub align_by: AlignBy,
+    /// [`AlignBy::Level`]: eye-line rolls within this many degrees of the held roll do not turn
+    /// the crop ([`SteadyRoll::with_dead_band`]).
+    pub roll_dead_band_deg: f32,
 }
+
+/// The default [`FaceConfig::roll_dead_band_deg`].
+pub const ROLL_DEAD_BAND_DEG: f32 = 0.0;
 
 /// What places the face in the canonical crop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
@@ -170,7 +176,14 @@ impl std::str::FromStr for AlignBy {
 
 impl Default for FaceConfig {
     fn default() -> Self {
-        Self { working_width: 320, redetect_every: 15, crop_size: 128, cascade: None, align_by: AlignBy::Level }
+        Self {
+            working_width: 320,
+            redetect_every: 15,
+            crop_size: 128,
+            cascade: None,
+            align_by: AlignBy::Level,
+            roll_dead_band_deg: ROLL_DEAD_BAND_DEG,
+        }
     }
 }
 
@@ -223,7 +236,7 @@ impl FaceStage {
             tracker: BoxTracker::new(),
             aligner: Aligner::new(config.crop_size).aligned_by(config.align_by),
             steady: SteadyAlignment::new(),
-            roll: SteadyRoll::default(),
+            roll: SteadyRoll::with_dead_band(config.roll_dead_band_deg.to_radians()),
             motion: None,
             config,
             landmarks: None,

@@ -19,6 +19,7 @@ pub struct SessionSettings {
     pub paced: bool,
     pub landmarks: LandmarkSetting,
     pub align_by: AlignBy,
+    pub roll_dead_band_deg: f32,
     pub motion: MotionConfig,
     pub spotting: SpotterConfig,
 }
@@ -88,6 +89,7 @@ impl SessionInfo {
             paced: config.pacing == Pacing::RealTime,
             landmarks: config.landmarks.clone(),
             align_by: config.face.align_by,
+            roll_dead_band_deg: config.face.roll_dead_band_deg,
             motion: config.motion,
             spotting: config.spotting,
         };
