@@ -160,8 +160,9 @@ def test_timing_takes_turns_and_reports_every_method():
 
 @pytest.mark.parametrize("arch", ["v3", "v4", "v6", "v7", "v7c"])
 def test_untrained_lucas_kanade_nets_recover_a_shift(arch):
-    """Before any training v3, v4, v6 and v7 are plain (v7: combined local-global) coarse-to-fine Lucas-Kanade (Gaussian windows, a
-    zero correction): a global sub-pixel shift of a smooth texture comes out in OpenCV's convention."""
+    """Before any training v3, v4 and v6 are plain coarse-to-fine Lucas-Kanade (Gaussian windows, a
+    zero correction), v7 and v7c its combined local-global form: a global sub-pixel shift of a
+    smooth texture comes out in OpenCV's convention."""
     a, b, flow = shifted_pair(3)
     torch.manual_seed(0)
     model = FL.build_model(arch).eval()
