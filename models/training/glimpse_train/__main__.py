@@ -1,9 +1,11 @@
 """`python -m glimpse_train <command> [args]` — commands:
 
   eval-reference   reference STSTNet weights, fold by fold (must give UF1 0.7209 / UAR 0.7250)
-  loso             one LOSO run: --recipe {ststnet,f5cnet,f5cnet_v2,ststnet_v2} --seed N
-  eval             all LOSO runs (3 seeds x 4 recipes), the table and reports/loso_report.json
+  loso             one LOSO run: --recipe {ststnet,f5cnet,f5cnet_v2,ststnet_v2,f5cnet_v3,f5cnet_v4} --seed N
+  eval             all LOSO runs (3 seeds x every recipe), the table and reports/loso_report.json
   export           final model on all 442 samples -> models/mer.onnx + models/mer.golden.json
+  mer-synth        synthetic micro-expression motion from faces (action units) -> cache/mer_synth.npz
+  mer-pretrain     pretrain F5CNet on it (recipe f5cnet_v4's starting weights) -> cache/mer_pretrained.pt
   make-fixture     regenerate fixtures/preprocess_* (synthetic onset/apex pair, flow, tensor)
   landmarks-teacher  fit the MediaPipe 468->68 map on 300-W train, pseudo-label LFW (cache/)
   landmarks-train    train the 68-point landmark model -> cache/landmarks_*.pt
@@ -19,7 +21,7 @@
 import sys
 
 COMMANDS = {"eval-reference": "eval_reference", "loso": "loso", "eval": "eval", "export": "export",
-            "make-fixture": "make_fixture",
+            "make-fixture": "make_fixture", "mer-synth": "mer_synth", "mer-pretrain": "mer_pretrain",
             "landmarks-teacher": "landmarks_teacher", "landmarks-train": "landmarks_train",
             "landmarks-export": "landmarks_export", "landmarks-eval": "landmarks_eval",
             "landmarks-jitter": "landmarks_jitter",

@@ -10,6 +10,9 @@ members trained with their own seeds, whose softmax probabilities are averaged (
 `ststnet_v2` trains STSTNet that way, as a comparison.
 Recipe `f5cnet_v3` (session 12, reports/mer_v3_preregistration.md): v2 plus mixup (Beta(0.2, 0.2))
 and each member's probabilities averaged over the input and its mirror image.
+Recipe `f5cnet_v4` (session 13, reports/mer_v4_preregistration.md): v2 whose members start from
+weights pretrained on synthetic action-unit motion (`mer_synth`, `mer_pretrain`) instead of a
+random initialisation.
 """
 from __future__ import annotations
 
@@ -34,6 +37,9 @@ RECIPES["ststnet_v2"] = dict(RECIPES["ststnet"], **V2_CHANGES)
 # v3 = v2 plus mixup of training pairs (Beta(0.2, 0.2) weights) and a prediction averaged over the
 # input and its mirror image (reports/mer_v3_preregistration.md); nothing else differs.
 RECIPES["f5cnet_v3"] = dict(RECIPES["f5cnet_v2"], mixup=0.2, mirror_average=True)
+# v4 = v2 whose members start from F5CNet weights pretrained on synthetic action-unit motion
+# (reports/mer_v4_preregistration.md); nothing else differs.
+RECIPES["f5cnet_v4"] = dict(RECIPES["f5cnet_v2"], pretrained="synthetic-action-units")
 MEMBER_SEED_STRIDE = 100_000
 
 U_CHANNEL = 2  # BGR order of the PNG: 0 strain, 1 v, 2 u
@@ -99,6 +105,10 @@ def train_network(r: dict, x: np.ndarray, y: np.ndarray, seed: int, log=None) ->
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     model = build(r["arch"])
+    if r.get("pretrained"):
+        from .mer_pretrain import pretrained_weights
+
+        model.load_state_dict(torch.load(pretrained_weights(), map_location="cpu"))
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
     counts = np.bincount(np.asarray(y), minlength=3).astype(np.float64)
