@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from functools import lru_cache
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -226,7 +227,10 @@ def build(per_class: int = PER_CLASS, seed: int = 2024, jobs: int = 2, shared=No
     return out
 
 
+@lru_cache(maxsize=1)
 def load(path: Path = OUT):
+    """-> (x [N,3,28,28] float32, y [N]); kept after the first call (every member of every fold
+    of a co-training recipe uses it)."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no synthetic pretraining set; run `python -m glimpse_train mer-synth` first")
     z = np.load(path)

@@ -12,7 +12,8 @@ Recipe `f5cnet_v3` (session 12, reports/mer_v3_preregistration.md): v2 plus mixu
 and each member's probabilities averaged over the input and its mirror image.
 Recipe `f5cnet_v4` (session 13, reports/mer_v4_preregistration.md): v2 whose members start from
 weights pretrained on synthetic action-unit motion (`mer_synth`, `mer_pretrain`) instead of a
-random initialisation.
+random initialisation. `f5cnet_v5` (reports/mer_v5_preregistration.md): v4 that also trains on
+synthetic events beside the real ones in every batch.
 """
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ RECIPES["f5cnet_v3"] = dict(RECIPES["f5cnet_v2"], mixup=0.2, mirror_average=True
 # v4 = v2 whose members start from F5CNet weights pretrained on synthetic action-unit motion
 # (reports/mer_v4_preregistration.md); nothing else differs.
 RECIPES["f5cnet_v4"] = dict(RECIPES["f5cnet_v2"], pretrained="synthetic-action-units")
+# v5 = v4 that keeps training on the synthetic events beside the real ones: every step adds 16
+# synthetic events to the batch of 32, their loss weighted 0.5 (reports/mer_v5_preregistration.md)
+RECIPES["f5cnet_v5"] = dict(RECIPES["f5cnet_v4"], synthetic_batch=16, synthetic_weight=0.5)
 MEMBER_SEED_STRIDE = 100_000
 
 U_CHANNEL = 2  # BGR order of the PNG: 0 strain, 1 v, 2 u
@@ -119,6 +123,13 @@ def train_network(r: dict, x: np.ndarray, y: np.ndarray, seed: int, log=None) ->
     steps_per_epoch = int(np.ceil(n / r["batch"]))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=r["lr"], total_steps=r["epochs"] * steps_per_epoch,
                                                 pct_start=0.1, anneal_strategy="cos")
+    synthetic = None
+    if r.get("synthetic_batch"):
+        from . import mer_synth
+
+        sx, sy = mer_synth.load()
+        synthetic = (torch.from_numpy(sx), torch.from_numpy(sy))
+        crit_synthetic = nn.CrossEntropyLoss(label_smoothing=r["label_smoothing"])   # the set is balanced
     model.train()
     last = 0.0
     for ep in range(r["epochs"]):
@@ -135,6 +146,11 @@ def train_network(r: dict, x: np.ndarray, y: np.ndarray, seed: int, log=None) ->
                 other = torch.randperm(len(idx), generator=g)
                 out = model(lam * xb + (1.0 - lam) * xb[other])
                 loss = lam * crit(out, yt[idx]) + (1.0 - lam) * crit(out, yt[idx][other])
+            elif synthetic is not None:   # one forward pass, so that batch norm sees both kinds
+                pick = torch.randint(0, len(synthetic[1]), (r["synthetic_batch"],), generator=g)
+                xs = augment(synthetic[0][pick], g, r["flip"], r["shift"])
+                out = model(torch.cat([xb, xs]))
+                loss = crit(out[:len(idx)], yt[idx]) + r["synthetic_weight"] * crit_synthetic(out[len(idx):], synthetic[1][pick])
             else:
                 loss = crit(model(xb), yt[idx])
             opt.zero_grad()

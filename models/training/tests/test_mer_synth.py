@@ -70,3 +70,23 @@ def test_v4_members_start_from_the_pretrained_weights(tmp_path, monkeypatch):
     seen.clear()
     train.train_network(dict(r, pretrained=None), x, y, seed=0)
     assert not seen
+
+
+def test_v5_trains_on_synthetic_events_beside_the_real_ones(monkeypatch):
+    from glimpse_train import mer_synth, train
+
+    rng = np.random.default_rng(0)
+    sx = rng.uniform(0, 255, (40, 3, 28, 28)).astype(np.float32)
+    sy = np.arange(40) % 3
+    calls = []
+    monkeypatch.setattr(mer_synth, "load", lambda *a: (calls.append(1), (sx, sy))[1])
+    x = rng.uniform(0, 255, (8, 3, 28, 28)).astype(np.float32)
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    base = dict(train.RECIPES["f5cnet_v5"], epochs=2, members=1, pretrained=None)
+    with_synthetic = train.train_network(base, x, y, seed=0)
+    assert calls == [1]
+    again = train.train_network(base, x, y, seed=0)
+    without = train.train_network(dict(base, synthetic_batch=0), x, y, seed=0)
+    w = lambda m: m.state_dict()["fc.weight"]  # noqa: E731
+    assert torch.equal(w(with_synthetic), w(again))
+    assert not torch.allclose(w(with_synthetic), w(without))
