@@ -10,7 +10,7 @@ use crate::spotting::{EventFrames, EventKind, SpotEvent};
 use super::RecognitionError;
 use super::au::guess_aus;
 use super::images::{RgbImage, colour_scale, combined_flow, dynamic_image, flow_colour, magnitude_modulated};
-use super::input::{TvL1Flow, mer_input};
+use super::input::{TvL1Flow, canonical_mer_input};
 
 /// The model's verdict on an event.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -156,7 +156,7 @@ impl EventAnalyser {
         let mut problem = None;
         let recognition = match (&mut self.recogniser, event.kind) {
             (Some(recogniser), EventKind::Micro) => {
-                let input = mer_input(&mut self.tvl1, onset, apex)?;
+                let input = canonical_mer_input(&mut self.tvl1, onset, apex)?;
                 match recogniser.probabilities(&input) {
                     Ok(p) => Some(Recognition::from_probabilities(p)),
                     Err(error) => {

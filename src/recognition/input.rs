@@ -3,15 +3,43 @@
 //! are read in OpenCV's BGR order. Mirrors `models/training/glimpse_train/preprocess.py`, which
 //! the tests compare against on a fixed pair.
 
-use opencv::core::{Mat, Ptr};
+use opencv::core::{Mat, Ptr, Rect};
 use opencv::optflow::DualTVL1OpticalFlow;
 use opencv::prelude::*;
 
 use super::RecognitionError;
+use crate::face::template::{CANONICAL_68, TEMPLATE_SIZE};
 use crate::motion::{FlowEstimator, MotionError, MotionField};
 
 /// Side of the MER input image.
 pub const MER_SIZE: usize = 28;
+
+/// Where the MER training images have the eye centres, as shares of their side: 25 % and 75 % of
+/// the width, 19.5 % of the height (measured on the MEGC2019 flow images, `models/mer.md`).
+pub const MER_EYE_X: [f64; 2] = [0.25, 0.75];
+pub const MER_EYE_Y: f64 = 0.195;
+
+/// The square window of a canonical face crop (`face::template`, `crop_size` px) framed as the
+/// MER training images are: the eyes where `MER_EYE_X` / `MER_EYE_Y` put them. The canonical
+/// crop shows more of the face (its eyes sit at a third of the height), so the window is about
+/// the middle two thirds of it (x 23, y 26, side 82 at 128 px). As `mer_window` in
+/// `glimpse_train/preprocess.py`.
+pub fn mer_window(crop_size: i32) -> Rect {
+    let scale = crop_size as f64 / TEMPLATE_SIZE as f64;
+    let eye = |first: usize| {
+        let points = &CANONICAL_68[first..first + 6];
+        let mean = |k: usize| points.iter().map(|p| p[k] as f64).sum::<f64>() / 6.0 * scale;
+        (mean(0), mean(1))
+    };
+    let (left, right) = (eye(36), eye(42));
+    let eye_distance = ((right.0 - left.0).powi(2) + (right.1 - left.1).powi(2)).sqrt();
+    let side = eye_distance / (MER_EYE_X[1] - MER_EYE_X[0]);
+    let (mid_x, mid_y) = ((left.0 + right.0) / 2.0, (left.1 + right.1) / 2.0);
+    let side_px = (side.round() as i32).clamp(MER_SIZE as i32, crop_size);
+    let x0 = ((mid_x - side * (MER_EYE_X[0] + MER_EYE_X[1]) / 2.0).round() as i32).clamp(0, crop_size - side_px);
+    let y0 = ((mid_y - side * MER_EYE_Y).round() as i32).clamp(0, crop_size - side_px);
+    Rect::new(x0, y0, side_px, side_px)
+}
 
 /// OpenCV's Dual TV-L1 with its default parameters written out (as the training data used).
 pub struct TvL1Flow {
@@ -129,12 +157,26 @@ pub fn flow_to_mer_input(field: &MotionField) -> Result<Vec<f32>, RecognitionErr
     Ok(input)
 }
 
-/// Onset and apex aligned grayscale crops -> the MER input.
+/// Onset and apex aligned grayscale crops, already framed as the training images -> the MER input.
 pub fn mer_input(flow: &mut TvL1Flow, onset: &Mat, apex: &Mat) -> Result<Vec<f32>, RecognitionError> {
     if onset.size()? != apex.size()? {
         return Err(RecognitionError::SizeMismatch(onset.cols(), onset.rows(), apex.cols(), apex.rows()));
     }
     flow_to_mer_input(&flow.estimate(onset, apex)?)
+}
+
+/// The pipeline's canonical onset and apex crops -> the MER input: both cut to `mer_window`
+/// first, so that the flow covers the part of the face the training images showed.
+pub fn canonical_mer_input(flow: &mut TvL1Flow, onset: &Mat, apex: &Mat) -> Result<Vec<f32>, RecognitionError> {
+    if onset.size()? != apex.size()? {
+        return Err(RecognitionError::SizeMismatch(onset.cols(), onset.rows(), apex.cols(), apex.rows()));
+    }
+    if onset.cols() != onset.rows() {
+        return Err(RecognitionError::NotSquare(onset.cols(), onset.rows()));
+    }
+    let window = mer_window(onset.cols());
+    let (onset, apex) = (Mat::roi(onset, window)?.try_clone()?, Mat::roi(apex, window)?.try_clone()?);
+    mer_input(flow, &onset, &apex)
 }
 
 #[cfg(test)]
@@ -169,6 +211,15 @@ mod tests {
         assert!(input[784..1568].iter().all(|&v| v == 0.0), "no vertical motion");
         assert_eq!(input[1568 + 27], 255.0);
         assert_eq!(input[1568], 0.0);
+    }
+
+    #[test]
+    fn the_mer_window_frames_the_canonical_eyes_as_the_training_images() {
+        assert_eq!(mer_window(128), Rect::new(23, 26, 82, 82));
+        let w = mer_window(256);
+        assert_eq!((w.x, w.y, w.width), (46, 53, 164));
+        let small = mer_window(40);
+        assert!(small.width >= MER_SIZE as i32 && small.x + small.width <= 40 && small.y + small.height <= 40);
     }
 
     #[test]

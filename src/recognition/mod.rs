@@ -10,7 +10,10 @@ mod input;
 pub use au::guess_aus;
 pub use event::{AnalysedEvent, EVENT_PICTURES, EventAnalyser, EventImages, Recognition};
 pub use images::RgbImage;
-pub use input::{MER_SIZE, TvL1Flow, area_resize, flow_to_mer_input, mer_input, minmax_255, optical_strain};
+pub use input::{
+    MER_EYE_X, MER_EYE_Y, MER_SIZE, TvL1Flow, area_resize, canonical_mer_input, flow_to_mer_input, mer_input, mer_window,
+    minmax_255, optical_strain,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecognitionError {
@@ -18,6 +21,8 @@ pub enum RecognitionError {
     CropTooSmall { min: usize, width: usize, height: usize },
     #[error("onset and apex crops differ in size: {0}x{1} vs {2}x{3}")]
     SizeMismatch(i32, i32, i32, i32),
+    #[error("the MER input needs square face crops, got {0}x{1}")]
+    NotSquare(i32, i32),
     #[error("the {0} frame of event {1} is no longer in memory")]
     MissingFrame(String, u32),
     #[error(transparent)]

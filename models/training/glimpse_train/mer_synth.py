@@ -30,11 +30,11 @@ import numpy as np
 
 from . import flow as F
 from .landmarks import CACHE, TEMPLATE, compose
-from .preprocess import flow_to_tensor, tvl1_flow
+from .preprocess import MER_EYE_X, MER_EYE_Y, flow_to_tensor, tvl1_flow
 
 CROP = F.SIZE                  # 128: the onset/apex crops, framed like the MEGC flow images
-EYE_Y = 0.195 * CROP           # eye centres' height in the MEGC flow images (models/mer.md)
-EYE_X = (0.25 * CROP, 0.75 * CROP)
+EYE_Y = MER_EYE_Y * CROP       # the eye centres as the MEGC flow images have them (models/mer.md)
+EYE_X = (MER_EYE_X[0] * CROP, MER_EYE_X[1] * CROP)
 AMPLITUDE_PX = (0.4, 2.5)      # an action unit's peak displacement at 128 px, log-uniform
 SIGMA_IOD = (0.13, 0.22)       # bump width as a share of the inter-ocular distance (64 px here)
 PER_CLASS = 2000

@@ -20,6 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 SIZE = 28
+# Where the MEGC2019 flow images have the eye centres, as shares of their side (models/mer.md).
+MER_EYE_X = (0.25, 0.75)
+MER_EYE_Y = 0.195
 
 TVL1_PARAMS = dict(tau=0.25, lambda_=0.15, theta=0.3, nscales=5, warps=5, epsilon=0.01,
                    innerIterations=30, outerIterations=10, scaleStep=0.8, gamma=0.0,
@@ -92,3 +95,23 @@ def flow_to_tensor(flow: np.ndarray) -> np.ndarray:
 def preprocess(onset: np.ndarray, apex: np.ndarray) -> np.ndarray:
     """Aligned grayscale onset and apex crops (uint8, same size, >= 28x28) -> [3,28,28] float32."""
     return flow_to_tensor(tvl1_flow(onset, apex))
+
+
+def mer_window(crop_size: int = 128) -> tuple:
+    """(x0, y0, side): the square window of a canonical face crop (the pipeline's aligned crop,
+    `src/face/template.rs`) framed as the training images, the eyes where MER_EYE_X / MER_EYE_Y
+    put them; as `mer_window` in `src/recognition/input.rs` (x 23, y 26, side 82 at 128 px). The
+    runtime cuts onset and apex to it before `preprocess`."""
+    import math
+
+    from .landmarks import TEMPLATE
+
+    t = np.asarray(TEMPLATE, np.float64) * (crop_size / 128.0)
+    left, right = t[36:42].mean(0), t[42:48].mean(0)
+    side = float(np.linalg.norm(right - left)) / (MER_EYE_X[1] - MER_EYE_X[0])
+    mid = (left + right) / 2
+    rnd = lambda v: int(math.floor(v + 0.5))  # noqa: E731  (Rust's f64::round for positives)
+    side_px = min(max(rnd(side), SIZE), crop_size)
+    x0 = min(max(rnd(mid[0] - side * (MER_EYE_X[0] + MER_EYE_X[1]) / 2), 0), crop_size - side_px)
+    y0 = min(max(rnd(mid[1] - side * MER_EYE_Y), 0), crop_size - side_px)
+    return x0, y0, side_px

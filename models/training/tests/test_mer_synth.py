@@ -21,6 +21,15 @@ def test_framing_puts_the_eyes_where_the_megc_images_have_them():
     np.testing.assert_allclose(right, [0.75 * M.CROP, M.EYE_Y], atol=0.01)
 
 
+def test_the_runtime_window_is_the_synthetic_framing():
+    from glimpse_train.preprocess import mer_window
+
+    assert mer_window(128) == (23, 26, 82) and mer_window(256) == (46, 53, 164)   # as the Rust test
+    x0, y0, side = mer_window(128)
+    corners = M.apply(M.canonical_to_megc(), np.array([[x0, y0], [x0 + side, y0 + side]], float))
+    np.testing.assert_allclose(corners, [[0, 0], [M.CROP, M.CROP]], atol=0.5 * M.CROP / side + 1e-9)
+
+
 def test_events_carry_their_class_action_units_and_are_reproducible():
     src = texture()
     identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])   # the texture stands in for a canonical crop
