@@ -223,6 +223,29 @@ mod tests {
     }
 
     #[test]
+    fn canonical_crops_are_cut_to_the_window_before_the_flow() {
+        use opencv::core::{CV_8UC1, Scalar};
+        let pattern = |shift: f64| {
+            let mut m = Mat::new_rows_cols_with_default(128, 128, CV_8UC1, Scalar::all(0.0)).unwrap();
+            for y in 0..128 {
+                for x in 0..128 {
+                    let v = 128.0 + 60.0 * ((x as f64 - shift) * 0.21).sin() * (y as f64 * 0.17).cos();
+                    *m.at_2d_mut::<u8>(y, x).unwrap() = v as u8;
+                }
+            }
+            m
+        };
+        let (onset, apex) = (pattern(0.0), pattern(0.7));
+        let mut tvl1 = TvL1Flow::new().unwrap();
+        let framed = canonical_mer_input(&mut tvl1, &onset, &apex).unwrap();
+        let w = mer_window(128);
+        let cut = |m: &Mat| Mat::roi(m, w).unwrap().try_clone().unwrap();
+        assert_eq!(framed, mer_input(&mut tvl1, &cut(&onset), &cut(&apex)).unwrap());
+        let wide = Mat::new_rows_cols_with_default(128, 160, CV_8UC1, Scalar::all(0.0)).unwrap();
+        assert!(matches!(canonical_mer_input(&mut tvl1, &wide, &wide), Err(RecognitionError::NotSquare(160, 128))));
+    }
+
+    #[test]
     fn too_small_a_crop_is_refused() {
         assert!(flow_to_mer_input(&MotionField::zeros(20, 40)).is_err());
     }
