@@ -40,6 +40,10 @@ def run_missing(recipes, seeds, jobs, data, rerun):
                 f.unlink()
             if not f.exists():
                 todo.append((recipe, s))
+    if any(RECIPES[r].get("pretrained") for r, _ in todo):   # once, before the parallel runs need it
+        from .mer_pretrain import pretrained_weights
+
+        pretrained_weights()
     # longest first
     todo.sort(key=lambda t: (-RECIPES[t[0]]["epochs"] * RECIPES[t[0]]["members"], t[0] != "f5cnet", t[1]))
     running = []
