@@ -58,9 +58,10 @@ def pretrain(synth: Path = mer_synth.OUT, out: Path = PRETRAINED) -> dict:
     return info
 
 
-def pretrained_weights(path: Path = PRETRAINED) -> Path:
-    """The pretrained weights, built first (synthetic set, then pretraining: about 10 min on 2
-    cores) when they are not in the cache."""
+def pretrained_weights(path: Path | None = None) -> Path:
+    """The pretrained weights (`PRETRAINED` unless `path`), built first (synthetic set, then
+    pretraining: about 10 min on 2 cores) when they are not in the cache."""
+    path = path or PRETRAINED
     if not path.is_file():
         print(f"{path} missing: building the synthetic set and pretraining first", flush=True)
         if not mer_synth.OUT.is_file():
@@ -75,7 +76,7 @@ def zero_shot(weights: Path, shared=None) -> dict:
     from .data import load_megc
     from .metrics import summary
     from .models import build
-    from .report import format_confusion
+    from .report import format_metrics
     from .train import predict_logits
 
     torch.set_num_threads(1)
@@ -86,9 +87,7 @@ def zero_shot(weights: Path, shared=None) -> dict:
     metrics = summary(data.y, pred, data.dataset)
     info = {"weights": weights.name, "samples": int(len(pred)), "metrics": metrics}
     (REPORTS / "mer_zero_shot.json").write_text(json.dumps(info, indent=1))
-    for k, m in metrics.items():
-        print(f"{k:8s} UF1 {m['uf1']:.4f} UAR {m['uar']:.4f} acc {m['acc']:.4f}")
-    print(format_confusion(metrics["overall"]["confusion"]))
+    print(format_metrics(metrics))
     return info
 
 

@@ -30,11 +30,9 @@ import numpy as np
 
 from . import flow as F
 from .landmarks import CACHE, TEMPLATE, compose
-from .preprocess import MER_EYE_X, MER_EYE_Y, flow_to_tensor, tvl1_flow
+from .preprocess import flow_to_tensor, mer_frame, tvl1_flow
 
 CROP = F.SIZE                  # 128: the onset/apex crops, framed like the MEGC flow images
-EYE_Y = MER_EYE_Y * CROP       # the eye centres as the MEGC flow images have them (models/mer.md)
-EYE_X = (MER_EYE_X[0] * CROP, MER_EYE_X[1] * CROP)
 AMPLITUDE_PX = (0.4, 2.5)      # an action unit's peak displacement at 128 px, log-uniform
 SIGMA_IOD = (0.13, 0.22)       # bump width as a share of the inter-ocular distance (64 px here)
 PER_CLASS = 2000
@@ -43,11 +41,11 @@ CLASS_INDEX = {"negative": 0, "positive": 1, "surprise": 2}
 
 
 def canonical_to_megc() -> np.ndarray:
-    """Similarity from the pipeline's canonical 128-px crop to the MEGC framing."""
-    left, right = TEMPLATE[36:42].mean(0), TEMPLATE[42:48].mean(0)
-    s = (EYE_X[1] - EYE_X[0]) / float(np.linalg.norm(right - left))
-    mid = (left + right) / 2
-    return np.array([[s, 0.0, CROP / 2 - s * mid[0]], [0.0, s, EYE_Y - s * mid[1]]])
+    """Similarity from the pipeline's canonical 128-px crop to the MEGC framing (`mer_frame`'s
+    square onto the whole CROP-px crop)."""
+    x0, y0, side = mer_frame(F.SIZE)
+    s = CROP / side
+    return np.array([[s, 0.0, -s * x0], [0.0, s, -s * y0]])
 
 
 def apply(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -189,21 +187,22 @@ def make_sample(src: np.ndarray, to_canonical: np.ndarray, cls: str, rng: np.ran
 
 
 _POOL: F.FacePool | None = None
+_FACES: np.ndarray | None = None   # the pool's training faces
 
 
 def _init(shared):
     import cv2
 
-    global _POOL
+    global _POOL, _FACES
     cv2.setNumThreads(1)
     _POOL = F.build_pool(shared)
+    _FACES = np.flatnonzero(~_POOL.held_out)
 
 
 def _work(job):
     i, seed, cls = job
     rng = np.random.default_rng([seed, i])
-    faces = np.flatnonzero(~_POOL.held_out)
-    j = int(faces[rng.integers(len(faces))])
+    j = int(_FACES[rng.integers(len(_FACES))])
     _, _, x, aus = make_sample(_POOL.images[j], _POOL.to_crop[j], cls, rng)
     return i, x, CLASS_INDEX[cls], "+".join(aus), _POOL.ids[j]
 

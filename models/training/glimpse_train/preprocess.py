@@ -97,21 +97,27 @@ def preprocess(onset: np.ndarray, apex: np.ndarray) -> np.ndarray:
     return flow_to_tensor(tvl1_flow(onset, apex))
 
 
-def mer_window(crop_size: int = 128) -> tuple:
-    """(x0, y0, side): the square window of a canonical face crop (the pipeline's aligned crop,
-    `src/face/template.rs`) framed as the training images, the eyes where MER_EYE_X / MER_EYE_Y
-    put them; as `mer_window` in `src/recognition/input.rs` (x 23, y 26, side 82 at 128 px). The
-    runtime cuts onset and apex to it before `preprocess`."""
-    import math
-
+def mer_frame(crop_size: int = 128) -> tuple:
+    """(x0, y0, side), unrounded, in px of a canonical face crop (the pipeline's aligned crop,
+    `src/face/template.rs`): the square framed as the training images, the template's eye
+    centres where MER_EYE_X / MER_EYE_Y put them. The synthetic pretraining events are framed by
+    it (`mer_synth.canonical_to_megc`), the runtime by `mer_window`."""
     from .landmarks import TEMPLATE
 
     t = np.asarray(TEMPLATE, np.float64) * (crop_size / 128.0)
     left, right = t[36:42].mean(0), t[42:48].mean(0)
     side = float(np.linalg.norm(right - left)) / (MER_EYE_X[1] - MER_EYE_X[0])
     mid = (left + right) / 2
+    return mid[0] - side * (MER_EYE_X[0] + MER_EYE_X[1]) / 2, mid[1] - side * MER_EYE_Y, side
+
+
+def mer_window(crop_size: int = 128) -> tuple:
+    """(x0, y0, side) in whole px: `mer_frame` rounded and kept inside the crop, as `mer_window`
+    in `src/recognition/input.rs` (x 23, y 26, side 82 at 128 px). The runtime cuts onset and
+    apex to it before `preprocess`."""
+    import math
+
+    x0, y0, side = mer_frame(crop_size)
     rnd = lambda v: int(math.floor(v + 0.5))  # noqa: E731  (Rust's f64::round for positives)
     side_px = min(max(rnd(side), SIZE), crop_size)
-    x0 = min(max(rnd(mid[0] - side * (MER_EYE_X[0] + MER_EYE_X[1]) / 2), 0), crop_size - side_px)
-    y0 = min(max(rnd(mid[1] - side * MER_EYE_Y), 0), crop_size - side_px)
-    return x0, y0, side_px
+    return (min(max(rnd(x0), 0), crop_size - side_px), min(max(rnd(y0), 0), crop_size - side_px), side_px)

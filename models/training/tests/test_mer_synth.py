@@ -17,8 +17,8 @@ def texture(seed=0, size=200):
 def test_framing_puts_the_eyes_where_the_megc_images_have_them():
     m = M.canonical_to_megc()
     left, right = (M.apply(m, TEMPLATE[i:i + 6]).mean(0) for i in (36, 42))
-    np.testing.assert_allclose(left, [0.25 * M.CROP, M.EYE_Y], atol=0.01)
-    np.testing.assert_allclose(right, [0.75 * M.CROP, M.EYE_Y], atol=0.01)
+    np.testing.assert_allclose(left, [0.25 * M.CROP, 0.195 * M.CROP], atol=0.01)
+    np.testing.assert_allclose(right, [0.75 * M.CROP, 0.195 * M.CROP], atol=0.01)
 
 
 def test_the_runtime_window_is_the_synthetic_framing():
@@ -66,7 +66,6 @@ def test_v4_members_start_from_the_pretrained_weights(tmp_path, monkeypatch):
     weights = tmp_path / "pretrained.pt"
     torch.save(build("f5cnet").state_dict(), weights)
     monkeypatch.setattr(mer_pretrain, "PRETRAINED", weights)
-    monkeypatch.setattr(mer_pretrain.pretrained_weights, "__defaults__", (weights,))
     seen = []
     original = torch.nn.Module.load_state_dict
     monkeypatch.setattr(torch.nn.Module, "load_state_dict",
