@@ -157,20 +157,23 @@ pub fn flow_to_mer_input(field: &MotionField) -> Result<Vec<f32>, RecognitionErr
     Ok(input)
 }
 
-/// Onset and apex aligned grayscale crops, already framed as the training images -> the MER input.
-pub fn mer_input(flow: &mut TvL1Flow, onset: &Mat, apex: &Mat) -> Result<Vec<f32>, RecognitionError> {
+fn same_size(onset: &Mat, apex: &Mat) -> Result<(), RecognitionError> {
     if onset.size()? != apex.size()? {
         return Err(RecognitionError::SizeMismatch(onset.cols(), onset.rows(), apex.cols(), apex.rows()));
     }
+    Ok(())
+}
+
+/// Onset and apex aligned grayscale crops, already framed as the training images -> the MER input.
+pub fn mer_input(flow: &mut TvL1Flow, onset: &Mat, apex: &Mat) -> Result<Vec<f32>, RecognitionError> {
+    same_size(onset, apex)?;
     flow_to_mer_input(&flow.estimate(onset, apex)?)
 }
 
 /// The pipeline's canonical onset and apex crops -> the MER input: both cut to `mer_window`
 /// first, so that the flow covers the part of the face the training images showed.
 pub fn canonical_mer_input(flow: &mut TvL1Flow, onset: &Mat, apex: &Mat) -> Result<Vec<f32>, RecognitionError> {
-    if onset.size()? != apex.size()? {
-        return Err(RecognitionError::SizeMismatch(onset.cols(), onset.rows(), apex.cols(), apex.rows()));
-    }
+    same_size(onset, apex)?; // before the window: one cut from the onset's size must fit the apex
     if onset.cols() != onset.rows() {
         return Err(RecognitionError::NotSquare(onset.cols(), onset.rows()));
     }
