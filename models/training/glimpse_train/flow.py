@@ -390,11 +390,14 @@ def validation_pairs(pool: FacePool, n: int = 200, seed: int = 777):
 # ---------------------------------------------------------------- network
 CORR_RADIUS = 2            # v1 and v2's coarse correlation at stride 4: +-2 cells = +-8 crop px
 CORR_CHANNELS = 16         # v2: the stride-4 features are projected to 16 channels for the correlation
-ARCHS = ("v1", "v2", "v3", "v4", "v6", "v7", "v7c")
+ARCHS = ("v1", "v2", "v3", "v4", "v6", "v7", "v7c", "v8", "v8s")
 # v7: v6 whose Lucas-Kanade steps pull the flow towards its local mean (combined local-global),
 # with this many Jacobi sweeps per step at 16, 32, 64 and full resolution; v7c only at the
 # coarse levels (session 12's two candidates, reports/flow_v7_preregistration.md)
 SMOOTH_ITERS = {"v7": (4, 4, 4, 1), "v7c": (6, 6, 6, 0)}
+# v8 and v8s (session 14): v6 plus a learned correction at full resolution after its last step,
+# this many channels, one residual block per dilation (reports/flow_v8_preregistration.md)
+FULL_CORRECTION = {"v8": (16, (1, 3, 9)), "v8s": (16, (1, 4))}
 ARCH = "v6"                # the architecture trained and exported by default (the shipped one)
 
 
@@ -482,6 +485,9 @@ def build_model(arch: str = ARCH):
         return build_model_v3(full_windows=(2.5, 1.5), input_blur=False, antialias=True)
     if arch in SMOOTH_ITERS:
         return build_model_v3(full_windows=(2.5, 1.5), input_blur=False, antialias=True, smooth_iters=SMOOTH_ITERS[arch])
+    if arch in FULL_CORRECTION:
+        return build_model_v3(full_windows=(2.5, 1.5), input_blur=False, antialias=True,
+                              full_correction=FULL_CORRECTION[arch])
     raise ValueError(f"unknown flow architecture {arch!r} (one of {ARCHS})")
 
 
@@ -647,7 +653,8 @@ def binomial_blur(x):
 
 
 def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, full_windows=(2.5,),
-                   input_blur: bool = True, antialias: bool = False, smooth_iters=(0, 0, 0, 0)):
+                   input_blur: bool = True, antialias: bool = False, smooth_iters=(0, 0, 0, 0),
+                   full_correction=(0, ())):
     """v3: Lucas-Kanade steps unrolled over a pyramid, with learned windows, and a learned
     correction. v4 is the same network with no fixed input blur and two full-resolution steps
     (initial windows 2.5 and 1.5); v6 is v4 whose pyramid blurs ([1,2,1]/4) before each 2x2
@@ -750,6 +757,17 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             nn.init.zeros_(self.head.bias)
             self.full = LucasKanadeStep(SIZE, full_windows[0], smooth_iters[3])
             self.full_more = nn.ModuleList([LucasKanadeStep(SIZE, w, smooth_iters[3]) for w in full_windows[1:]])
+            # v8: a second learned correction, at full resolution after the last step. At the
+            # brows the Lucas-Kanade windows see one edge direction and move the flow along its
+            # normal only (the aperture problem): horizontal error where the brows move up.
+            width, dilations = full_correction
+            self.full_ref = None
+            if width:
+                self.full_ref_in = cbr(1 + 1 + 2 + 1, width, 1)
+                self.full_ref = nn.Sequential(*[Res(dws(width, width, d)) for d in dilations])
+                self.full_head = nn.Conv2d(width, 2, 3, 1, 1)
+                nn.init.zeros_(self.full_head.weight)
+                nn.init.zeros_(self.full_head.bias)
             self.input_blur = input_blur
             self.antialias = antialias
             self.register_buffer("pre", gaussian_taps(1.0), persistent=False)
@@ -787,6 +805,11 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             flow = F.interpolate(flow, size=(SIZE, SIZE), mode="bilinear", align_corners=False) * 2.0
             for step in [self.full, *self.full_more]:
                 flow, _ = step(pyramid[SIZE][:n], pyramid[SIZE][n:], flow)
+            if self.full_ref is not None:
+                a = pyramid[SIZE][:n]
+                bw = warp_image(pyramid[SIZE][n:], flow)
+                features = self.full_ref(self.full_ref_in(torch.cat([a, bw, flow * 0.25, bw - a], 1)))
+                flow = flow + conv3x3_by_matmul(features, self.full_head)
             if self.training:   # every level's estimate too, for the multi-scale loss
                 return flow, [F.interpolate(f, size=(SIZE, SIZE), mode="bilinear", align_corners=False) * (SIZE / f.shape[2])
                               for f in estimates]

@@ -49,6 +49,9 @@ RECIPES = {
 # v7, v7c: v6's recipe unchanged; only the network differs (reports/flow_v7_preregistration.md)
 RECIPES["v7"] = dict(RECIPES["v6"])
 RECIPES["v7c"] = dict(RECIPES["v6"])
+# v8, v8s (session 14): v6's recipe unchanged (reports/flow_v8_preregistration.md)
+RECIPES["v8"] = dict(RECIPES["v6"])
+RECIPES["v8s"] = dict(RECIPES["v6"])
 LOCAL_PX = 0.2   # expression motion counted as local (as flow_eval's "local" pixels)
 
 
