@@ -1,11 +1,14 @@
-"""`python -m glimpse_train flow-synth-eval --pairs DIR [--model ../flow.onnx --label ours]... [--refine] [--classical]`:
+"""`python -m glimpse_train flow-synth-eval --pairs DIR [--model ../flow.onnx --label ours]... [--refine] [--classical] [--rows]`:
 end-point error of flow models on the synthetic face pairs that `glimpse eval flow --save-pairs DIR`
 wrote (the same pairs and the same scores as that command's table: EPE over every pixel, over the
 micro-expression pairs' pixels with >= 0.2 px of expression motion, and over the neutral pairs,
 each pooled over pixels), so that a candidate model is judged on the development seeds from
 Python, without a Rust build. `--refine` adds each model followed by OpenCV's variational
 refinement (as `--flow onnx-vr`), `--classical` DIS with the pipeline's settings (through the
-Python OpenCV wheel, whose DIS differs a little from the Rust side's Debian OpenCV).
+Python OpenCV wheel, whose DIS differs a little from the Rust side's Debian OpenCV). `--rows`
+also splits the local-motion error by bands of crop rows into its parts along and across the
+true motion (session 14: at the brows the model's error is mostly across it, the aperture
+problem).
 """
 from __future__ import annotations
 
@@ -49,6 +52,35 @@ def scores(pred: np.ndarray, pairs: dict) -> dict:
     return {"epe_all": float(e[known].mean()), "epe_local": float(e[local].mean()), "epe_neutral": float(e[neutral].mean())}
 
 
+ROW_BANDS = ((0, 8), (8, 16), (16, 32), (32, 48), (48, 128))   # hair edge, fringe, forehead and brows, eyes, lower face
+
+
+def row_bands(pred: np.ndarray, pairs: dict, bands=ROW_BANDS) -> list:
+    """Per band of crop rows, over the micro pairs' local pixels: the share of those pixels, the
+    EPE, the mean error along the true motion (+ = too much; `along_mean`) and the RMS of the
+    error along and across it."""
+    truth = pairs["truth"]
+    e = pred - truth
+    size = np.sqrt((truth ** 2).sum(1))
+    local = ~np.isnan(size) & pairs["micro"][:, None, None] & (pairs["local"] >= pairs["meta"]["local_px"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ux, uy = truth[:, 0] / size, truth[:, 1] / size
+    along = e[:, 0] * ux + e[:, 1] * uy
+    across = e[:, 1] * ux - e[:, 0] * uy
+    epe = np.sqrt((e ** 2).sum(1))
+    rows = []
+    for r0, r1 in bands:
+        m = local.copy()
+        m[:, :r0] = False
+        m[:, r1:] = False
+        if not m.any():
+            continue
+        rows.append({"rows": f"{r0}-{r1 - 1}", "share": float(m.sum() / local.sum()), "epe": float(epe[m].mean()),
+                     "along_mean": float(along[m].mean()), "along_rms": float(np.sqrt((along[m] ** 2).mean())),
+                     "across_rms": float(np.sqrt((across[m] ** 2).mean()))})
+    return rows
+
+
 def run_model(path, x: np.ndarray) -> np.ndarray:
     session = ort_session(str(path), 1)
     return np.concatenate([session.run(["flow"], {"previous": p[None, :1], "current": p[None, 1:]})[0] for p in x])
@@ -65,6 +97,7 @@ def main(argv=None):
     ap.add_argument("--label", action="append", default=None)
     ap.add_argument("--refine", action="store_true", help="also each model followed by OpenCV's variational refinement")
     ap.add_argument("--classical", action="store_true", help="also DIS with the pipeline's settings")
+    ap.add_argument("--rows", action="store_true", help="also the local-motion error by bands of crop rows")
     a = ap.parse_args(argv)
     models = a.model or [str(MODELS_DIR / "flow.onnx")]
     labels = a.label or [Path(m).name for m in models]
@@ -73,21 +106,27 @@ def main(argv=None):
     cv2.setNumThreads(1)
     pairs = load_pairs(a.pairs)
     classical = Classical()
-    rows = {}
+    flows = {}
     for label, path in zip(labels, models):
-        flow = run_model(path, pairs["x"])
-        rows[label] = scores(flow, pairs)
+        flows[label] = run_model(path, pairs["x"])
         if a.refine:
-            refined = np.stack([classical.refine(p[0], p[1], f) for p, f in zip(pairs["x"], flow)])
-            rows[f"{label}-vr"] = scores(refined, pairs)
+            flows[f"{label}-vr"] = np.stack([classical.refine(p[0], p[1], f) for p, f in zip(pairs["x"], flows[label])])
     if a.classical:
-        rows["dis"] = scores(np.stack([classical.run("dis", p[0], p[1]) for p in pairs["x"]]), pairs)
+        flows["dis"] = np.stack([classical.run("dis", p[0], p[1]) for p in pairs["x"]])
+    rows = {label: scores(flow, pairs) for label, flow in flows.items()}
     seeds = pairs["meta"].get("evaluation", {})
     print(f"pairs: {pairs['meta']['pairs']} ({int(pairs['micro'].sum())} micro) from seeds "
           f"{seeds.get('first_seed')}..{seeds.get('first_seed', 0) + seeds.get('seeds', 0) - 1}; EPE in crop px")
     print("method | EPE all | EPE local | EPE neutral")
     for label, r in rows.items():
         print(f"{label} | {r['epe_all']:.4f} | {r['epe_local']:.4f} | {r['epe_neutral']:.4f}")
+    if a.rows:
+        print("\nlocal motion by crop rows: EPE, error along the true motion (mean, RMS), across it (RMS)")
+        print("method | rows | share | EPE | along mean | along RMS | across RMS")
+        for label, flow in flows.items():
+            for b in row_bands(flow, pairs):
+                print(f"{label} | {b['rows']} | {b['share']:.2f} | {b['epe']:.4f} | {b['along_mean']:+.4f} | "
+                      f"{b['along_rms']:.4f} | {b['across_rms']:.4f}")
     return 0
 
 

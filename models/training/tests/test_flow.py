@@ -158,11 +158,12 @@ def test_timing_takes_turns_and_reports_every_method():
     assert calls[10:14] == ["ours v2", "dis", "ours v2", "dis"]   # after the 5 warm-up pairs each
 
 
-@pytest.mark.parametrize("arch", ["v3", "v4", "v6", "v7", "v7c"])
+@pytest.mark.parametrize("arch", ["v3", "v4", "v6", "v7", "v7c", "v8", "v8s"])
 def test_untrained_lucas_kanade_nets_recover_a_shift(arch):
     """Before any training v3, v4 and v6 are plain coarse-to-fine Lucas-Kanade (Gaussian windows, a
-    zero correction), v7 and v7c its combined local-global form: a global sub-pixel shift of a
-    smooth texture comes out in OpenCV's convention."""
+    zero correction; v8 and v8s with their zero full-resolution one too), v7 and v7c its combined
+    local-global form: a global sub-pixel shift of a smooth texture comes out in OpenCV's
+    convention."""
     a, b, flow = shifted_pair(3)
     torch.manual_seed(0)
     model = FL.build_model(arch).eval()
@@ -434,3 +435,22 @@ def test_v7_local_global_step_reaches_textureless_skin_and_is_lucas_kanade_witho
         assert abs(lk_flat) < 0.01 and clg_flat > 0.05
         clg.log_smooth.fill_(np.log(1e-7))
         assert torch.allclose(clg(a, b, zero)[0], lk(a, b, zero)[0], atol=1e-3)
+
+
+def test_row_bands_split_the_error_along_and_across_the_true_motion():
+    """A vertical true motion estimated with a horizontal error is all 'across'; one too long is
+    'along' with a positive mean; the bands count only the micro pairs' local pixels."""
+    from glimpse_train.flow_synth_eval import row_bands
+
+    n, s = 2, 16
+    truth = np.zeros((n, 2, s, s), np.float32)
+    truth[:, 1] = -0.5                                   # everything moves up 0.5 px
+    pred = truth.copy()
+    pred[:, 0, :8] += 0.2                                # top half: 0.2 px sideways
+    pred[:, 1, 8:] -= 0.1                                # bottom half: 0.1 px too far up
+    local = np.ones((n, s, s), np.float32)
+    pairs = {"truth": truth, "local": local, "micro": np.array([True, False]), "meta": {"local_px": 0.2}}
+    top, bottom = row_bands(pred, pairs, bands=((0, 8), (8, 16)))
+    assert top["rows"] == "0-7" and abs(top["share"] - 0.5) < 1e-9
+    assert abs(top["across_rms"] - 0.2) < 1e-6 and abs(top["along_rms"]) < 1e-6 and abs(top["epe"] - 0.2) < 1e-6
+    assert abs(bottom["along_mean"] - 0.1) < 1e-6 and abs(bottom["across_rms"]) < 1e-6
