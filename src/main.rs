@@ -71,6 +71,10 @@ enum Command {
         /// session.eaf on its time line (frame 1 at 0 s).
         #[arg(long)]
         record: bool,
+        /// A camera lost mid-session ends the run (with everything before the loss written)
+        /// instead of being reopened every 2 s while the session goes on.
+        #[arg(long)]
+        no_reconnect: bool,
         #[command(flatten)]
         spotting: SpotArgs,
         /// Landmarks: `auto` (models/landmarks.onnx if present, else box alignment), `off`, or a
@@ -375,6 +379,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
             no_event_images,
             record,
+            no_reconnect,
             spotting,
             landmarks,
             align_by,
@@ -399,6 +404,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 align_by,
                 flow: flow.unwrap_or_default(),
                 record,
+                reconnect: !no_reconnect,
             };
             let outcome = commands::analyse::run(&options, &stop)?;
             if json {

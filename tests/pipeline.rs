@@ -1,11 +1,14 @@
 //! The pipeline end to end: `glimpse synth` then `glimpse analyse` on the file, and a source that
-//! dies mid-stream (a camera unplugged) without losing what was already analysed.
+//! dies mid-stream (a camera unplugged) without losing what was already analysed, or comes back
+//! and is recorded on.
 
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use glimpse::capture::UnpluggedCamera;
+use glimpse::capture::{CaptureError, Source, UnpluggedCamera};
 use glimpse::commands::StopFlag;
-use glimpse::commands::analyse::analyse_source;
+use glimpse::commands::analyse::{Reconnect, analyse_into, analyse_source, session_recorder};
 use glimpse::pipeline::PipelineConfig;
 use glimpse::synth::SynthSpec;
 
@@ -88,6 +91,48 @@ fn camera_lost_mid_stream_keeps_what_was_analysed() {
     assert!(error.contains("No such device"), "{error}");
     let csv = std::fs::read_to_string(dir.path().join("frames.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 40, "every frame before the loss is written");
+}
+
+/// Headless `analyse` on a camera: the camera is lost after 40 frames, is not there at the first
+/// retry, comes back for 25 frames, is lost again and is still gone when the user stops. One
+/// session folder holds both streams, numbered and timed on one line.
+#[test]
+fn a_lost_camera_is_reopened_and_the_session_goes_on() {
+    let spec = SynthSpec { seconds: 3.0, micro_events: 0, macro_events: 0, ..SynthSpec::default() };
+    let first = UnpluggedCamera::new(spec.clone(), 40).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = PipelineConfig { ring_capacity: 64, ..PipelineConfig::default() };
+    let recorder = session_recorder(dir.path(), &first, &config, false);
+    let stop = StopFlag::default();
+    let attempts = AtomicUsize::new(0);
+    let reopen = || -> Result<Box<dyn Source>, CaptureError> {
+        match attempts.fetch_add(1, Ordering::SeqCst) {
+            1 => Ok(Box::new(UnpluggedCamera::new(spec.clone(), 25)?)),
+            n => {
+                if n >= 3 {
+                    stop.raise();
+                }
+                Err(CaptureError::CameraOpen { index: 0, reason: "No such device".into() })
+            }
+        }
+    };
+    let reconnect = Reconnect { reopen: &reopen, every: Duration::from_millis(10) };
+    let outcome = analyse_into(Box::new(first), config, recorder, false, &stop, Some(reconnect)).expect("a stop, not an error");
+    assert_eq!(attempts.load(Ordering::SeqCst), 4, "tried until stopped");
+    let warning = outcome.warnings.join("\n");
+    assert!(warning.contains("lost 2 time(s)") && warning.contains("had not come back"), "{warning}");
+    assert!(warning.contains("after 40 frames") && warning.contains("after 25 frames"), "{warning}");
+
+    let mut reader = csv::Reader::from_path(dir.path().join("frames.csv")).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 40 + 25, "both streams recorded, nothing lost");
+    let mut previous = f64::NEG_INFINITY;
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row[0].parse::<u64>().unwrap(), i as u64 + 1, "one numbering across the streams");
+        let timestamp: f64 = row[2].parse().unwrap();
+        assert!(timestamp > previous, "time goes on across the reconnection at row {}", i + 1);
+        previous = timestamp;
+    }
 }
 
 /// `frames.csv` as maps from column name to value, the measured rows only.

@@ -151,6 +151,9 @@ impl fmt::Display for SourceSpec {
     }
 }
 
+/// Seconds between attempts to reopen a lost camera (the window and headless `analyse`).
+pub const RECONNECT_SECONDS: f64 = 2.0;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
     #[error("bad source '{spec}': {reason}")]

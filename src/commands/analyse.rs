@@ -9,7 +9,7 @@ use std::time::Duration;
 use crossbeam_channel::RecvTimeoutError;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::capture::{Pacing, Source, SourceKind, SourceSpec, open_source};
+use crate::capture::{CaptureError, Pacing, RECONNECT_SECONDS, Source, SourceKind, SourceSpec, open_source};
 use crate::pipeline::{LandmarkSetting, OutputPolicy, Pipeline, PipelineConfig, PipelineStats};
 use crate::recognition::AnalysedEvent;
 use crate::recording::{Recorder, RecorderConfig, WhenFull};
@@ -39,6 +39,16 @@ pub struct AnalyseOptions {
     pub flow: crate::motion::FlowMethod,
     /// Record the session's video (`DIR/video.mp4`), on a time line starting at its first frame.
     pub record: bool,
+    /// Reopen a camera that is lost mid-session (every [`RECONNECT_SECONDS`] until it comes
+    /// back or the run is stopped), going on with the same session folder.
+    pub reconnect: bool,
+}
+
+/// How a headless run gets a lost camera back: `reopen` is tried every `every` until it gives a
+/// source or the run is stopped.
+pub struct Reconnect<'a> {
+    pub reopen: &'a dyn Fn() -> Result<Box<dyn Source>, CaptureError>,
+    pub every: Duration,
 }
 
 /// How an analysis ended.
@@ -54,7 +64,8 @@ pub struct AnalyseOutcome {
 }
 
 /// Runs the analysis the options describe. A source that fails mid-stream (camera unplugged,
-/// unreadable frame) still has every frame before the failure written, then returns the error.
+/// unreadable frame) still has every frame before the failure written, then returns the error;
+/// a lost camera is reopened instead when `reconnect` is set.
 pub fn run(options: &AnalyseOptions, stop: &StopFlag) -> Result<AnalyseOutcome, CommandError> {
     let source = open_source(&options.input, options.synth.clone())?;
     create_dir(&options.out)?;
@@ -80,10 +91,30 @@ pub fn run(options: &AnalyseOptions, stop: &StopFlag) -> Result<AnalyseOutcome, 
     if let SourceSpec::File(path) = &options.input {
         recorder.media = Some(path.clone());
     }
-    let mut outcome = analyse_into(source, config, recorder, options.progress, stop)?;
+    let reopen = || open_source(&options.input, options.synth.clone());
+    let reconnect = (options.reconnect && matches!(options.input, SourceSpec::Camera(_)))
+        .then(|| Reconnect { reopen: &reopen, every: Duration::from_secs_f64(RECONNECT_SECONDS) });
+    let mut outcome = analyse_into(source, config, recorder, options.progress, stop, reconnect)?;
     warnings.append(&mut outcome.warnings);
     outcome.warnings = warnings;
     Ok(outcome)
+}
+
+/// Tries `reconnect.reopen` until it gives a source; `None` once the run is stopped.
+fn wait_for_source(reconnect: &Reconnect, stop: &StopFlag) -> Option<Box<dyn Source>> {
+    loop {
+        let next_try = std::time::Instant::now() + reconnect.every;
+        while std::time::Instant::now() < next_try {
+            if stop.is_raised() {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20).min(reconnect.every));
+        }
+        match (reconnect.reopen)() {
+            Ok(source) => return Some(source),
+            Err(error) => tracing::debug!("camera not back yet: {error}"),
+        }
+    }
 }
 
 /// How a session folder is recorded from `source`: with the video (and a time line from the
@@ -110,22 +141,25 @@ pub fn analyse_source(
     stop: &StopFlag,
 ) -> Result<AnalyseOutcome, CommandError> {
     let recorder = RecorderConfig { event_images, ..session_recorder(out, source.as_ref(), &config, false) };
-    analyse_into(source, config, recorder, progress, stop)
+    analyse_into(source, config, recorder, progress, stop, None)
 }
 
-/// Runs the pipeline over `source`, handing every result to a session recorder.
+/// Runs the pipeline over `source`, handing every result to a session recorder. With
+/// `reconnect`, a lost camera is reopened and the new stream recorded on after the old one, each
+/// stream with a fresh pipeline (tracker and spotter start again); Ctrl-C while waiting ends the
+/// session as a stop would.
 pub fn analyse_into(
     source: Box<dyn Source>,
     config: PipelineConfig,
     recorder: RecorderConfig,
     progress: bool,
     stop: &StopFlag,
+    reconnect: Option<Reconnect>,
 ) -> Result<AnalyseOutcome, CommandError> {
     let out = recorder.dir.clone();
     let mut recorder = Recorder::start(recorder, SessionInfo::describe(source.info(), &config))?;
     let total = source.info().frame_count;
     let limited = config.max_frames.is_some() || config.max_seconds.is_some();
-    let pipeline = Pipeline::start(source, config)?;
 
     let bar = if progress { ProgressBar::new(total.unwrap_or(0)) } else { ProgressBar::hidden() };
     bar.set_style(
@@ -134,32 +168,64 @@ pub fn analyse_into(
     );
     let mut events = Vec::new();
     let mut record_error = None;
-    loop {
-        if stop.is_raised() {
-            pipeline.stop();
-        }
-        match pipeline.results().recv_timeout(Duration::from_millis(200)) {
-            Ok(analysis) => {
-                if record_error.is_none() {
-                    events.extend(analysis.events.iter().cloned());
-                    if let Err(error) = recorder.record(&analysis) {
-                        // Keep what is written; stop reading and let the pipeline wind down.
-                        pipeline.stop();
-                        record_error = Some(error);
-                    }
-                }
-                bar.inc(1);
+    let mut losses = Vec::new();
+    let mut waiting_at_stop = false;
+    let mut source = source;
+    let report = loop {
+        let pipeline = Pipeline::start(source, config.clone())?;
+        loop {
+            if stop.is_raised() {
+                pipeline.stop();
             }
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => break,
+            match pipeline.results().recv_timeout(Duration::from_millis(200)) {
+                Ok(analysis) => {
+                    if record_error.is_none() {
+                        events.extend(analysis.events.iter().cloned());
+                        if let Err(error) = recorder.record(&analysis) {
+                            // Keep what is written; stop reading and let the pipeline wind down.
+                            pipeline.stop();
+                            record_error = Some(error);
+                        }
+                    }
+                    bar.inc(1);
+                }
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
         }
-    }
+        let mut report = pipeline.finish()?;
+        if record_error.is_none() {
+            recorder.record_events(&report.late_events);
+            events.extend(report.late_events.iter().cloned());
+        }
+        let Some(reconnect) = reconnect.as_ref().filter(|_| record_error.is_none() && !stop.is_raised()) else {
+            break report;
+        };
+        let Some(error @ CaptureError::CameraLost { .. }) = report.capture_error.take() else {
+            break report;
+        };
+        bar.suspend(|| {
+            eprint!("{}", report::format_summary(&report.stats));
+            eprintln!(
+                "{error}\nreopening the camera every {:.0} s; the session goes on in {} (Ctrl-C ends it)",
+                reconnect.every.as_secs_f64(),
+                out.display()
+            )
+        });
+        losses.push(error.to_string());
+        match wait_for_source(reconnect, stop) {
+            Some(reopened) => {
+                bar.suspend(|| eprintln!("camera back: {}", reopened.info().name));
+                recorder.source_restarted();
+                source = reopened;
+            }
+            None => {
+                waiting_at_stop = true;
+                break report;
+            }
+        }
+    };
     bar.finish_and_clear();
-    let report = pipeline.finish()?;
-    if record_error.is_none() {
-        recorder.record_events(&report.late_events);
-        events.extend(report.late_events.iter().cloned());
-    }
     let recording = recorder.finish();
     let recording = match (record_error, recording) {
         (Some(error), _) | (None, Err(error)) => {
@@ -174,6 +240,14 @@ pub fn analyse_into(
     }
     let read_to_end = report.completed && !limited;
     let mut warnings = report::warnings(&report.stats, read_to_end);
+    if !losses.is_empty() {
+        let ending = if waiting_at_stop { "it had not come back when the run was stopped" } else { "it came back each time" };
+        warnings.push(format!(
+            "the camera was lost {} time(s) ({}); {ending}; the session folder holds every stream, the summary above covers the last one",
+            losses.len(),
+            losses.join("; ")
+        ));
+    }
     if recording.frames_dropped > 0 {
         warnings.push(format!(
             "the disk could not keep up: {} frames were not recorded (frames.csv and the video skip them alike)",

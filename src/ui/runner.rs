@@ -8,13 +8,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError, bounded};
 
-use crate::capture::{CaptureError, Pacing, Source, SourceInfo, SourceKind, SourceSpec, open_source};
+use crate::capture::{CaptureError, Pacing, RECONNECT_SECONDS, Source, SourceInfo, SourceKind, SourceSpec, open_source};
 use crate::pipeline::{FrameAnalysis, OutputPolicy, Pipeline, PipelineConfig, PipelineStats, SpotterControl};
 use crate::spotting::SpotterConfig;
 use crate::synth::SynthSpec;
-
-/// Seconds between attempts to reopen a lost camera.
-pub const RECONNECT_SECONDS: f64 = 2.0;
 
 enum Phase {
     Stopped,
