@@ -135,6 +135,26 @@ fn a_lost_camera_is_reopened_and_the_session_goes_on() {
     }
 }
 
+/// `--max-seconds` holds for the whole session: the reopened camera gets what the lost one left.
+#[test]
+fn a_reopened_camera_gets_what_is_left_of_the_session_time() {
+    let spec = SynthSpec { seconds: 3.0, micro_events: 0, macro_events: 0, ..SynthSpec::default() };
+    let first = UnpluggedCamera::new(spec.clone(), 40).unwrap(); // its last frame at 39 / 30 fps = 1.3 s
+    let dir = tempfile::tempdir().unwrap();
+    let config = PipelineConfig { ring_capacity: 64, max_seconds: Some(2.0), ..PipelineConfig::default() };
+    let recorder = session_recorder(dir.path(), &first, &config, false);
+    let reopen = || -> Result<Box<dyn Source>, CaptureError> { Ok(Box::new(UnpluggedCamera::new(spec.clone(), 60)?)) };
+    let reconnect = Reconnect { reopen: &reopen, every: Duration::from_millis(10) };
+    let outcome =
+        analyse_into(Box::new(first), config, recorder, false, &StopFlag::default(), Some(reconnect)).expect("ends on its own");
+    let warning = outcome.warnings.join("\n");
+    assert!(warning.contains("lost 1 time(s)") && warning.contains("came back"), "{warning}");
+    let rows = std::fs::read_to_string(dir.path().join("frames.csv")).unwrap().lines().count() - 1;
+    // 0.7 s left for the second stream: its frames 0-21 at 30 fps (21 / 30 s on the boundary),
+    // not the 60 it would give.
+    assert!((40 + 21..=40 + 22).contains(&rows), "{rows} rows");
+}
+
 /// `frames.csv` as maps from column name to value, the measured rows only.
 fn measured_rows(path: &std::path::Path) -> Vec<std::collections::HashMap<String, f32>> {
     let mut reader = csv::Reader::from_path(path).unwrap();

@@ -169,16 +169,28 @@ pub fn analyse_into(
     let mut events = Vec::new();
     let mut record_error = None;
     let mut losses = Vec::new();
-    let mut waiting_at_stop = false;
+    let mut last_loss = "it came back each time";
     let mut source = source;
+    // `max_seconds` is for the whole session: each reopened stream gets what the ones before left.
+    let mut streams_seconds = 0.0;
     let report = loop {
-        let pipeline = Pipeline::start(source, config.clone())?;
+        let stream_config = PipelineConfig { max_seconds: config.max_seconds.map(|max| max - streams_seconds), ..config.clone() };
+        let pipeline = match Pipeline::start(source, stream_config) {
+            Ok(pipeline) => pipeline,
+            Err(error) => {
+                bar.finish_and_clear();
+                let _ = recorder.finish(); // what earlier streams wrote stays whole
+                return Err(error.into());
+            }
+        };
+        let mut stream_seconds = 0.0;
         loop {
             if stop.is_raised() {
                 pipeline.stop();
             }
             match pipeline.results().recv_timeout(Duration::from_millis(200)) {
                 Ok(analysis) => {
+                    stream_seconds = analysis.time.seconds;
                     if record_error.is_none() {
                         events.extend(analysis.events.iter().cloned());
                         if let Err(error) = recorder.record(&analysis) {
@@ -204,6 +216,12 @@ pub fn analyse_into(
         let Some(error @ CaptureError::CameraLost { .. }) = report.capture_error.take() else {
             break report;
         };
+        losses.push(error.to_string());
+        streams_seconds += stream_seconds;
+        if config.max_seconds.is_some_and(|max| streams_seconds >= max) {
+            last_loss = "the session's --max-seconds were used up when it was last lost";
+            break report;
+        }
         bar.suspend(|| {
             eprint!("{}", report::format_summary(&report.stats));
             eprintln!(
@@ -212,7 +230,6 @@ pub fn analyse_into(
                 out.display()
             )
         });
-        losses.push(error.to_string());
         match wait_for_source(reconnect, stop) {
             Some(reopened) => {
                 bar.suspend(|| eprintln!("camera back: {}", reopened.info().name));
@@ -220,7 +237,7 @@ pub fn analyse_into(
                 source = reopened;
             }
             None => {
-                waiting_at_stop = true;
+                last_loss = "it had not come back when the run was stopped";
                 break report;
             }
         }
@@ -241,9 +258,8 @@ pub fn analyse_into(
     let read_to_end = report.completed && !limited;
     let mut warnings = report::warnings(&report.stats, read_to_end);
     if !losses.is_empty() {
-        let ending = if waiting_at_stop { "it had not come back when the run was stopped" } else { "it came back each time" };
         warnings.push(format!(
-            "the camera was lost {} time(s) ({}); {ending}; the session folder holds every stream, the summary above covers the last one",
+            "the camera was lost {} time(s) ({}); {last_loss}; the session folder holds every stream, the summary above covers the last one",
             losses.len(),
             losses.join("; ")
         ));
