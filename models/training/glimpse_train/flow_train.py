@@ -52,6 +52,9 @@ RECIPES["v7c"] = dict(RECIPES["v6"])
 # v8, v8s (session 14): v6's recipe unchanged (reports/flow_v8_preregistration.md)
 RECIPES["v8"] = dict(RECIPES["v6"])
 RECIPES["v8s"] = dict(RECIPES["v6"])
+# v9 (session 14): v8s's network and recipe, half of the brow and forehead bumps moving up or down
+# as brow actions do (reports/flow_v9_preregistration.md)
+RECIPES["v9"] = dict(RECIPES["v6"], vertical_brows=0.5)
 LOCAL_PX = 0.2   # expression motion counted as local (as flow_eval's "local" pixels)
 
 
@@ -96,16 +99,18 @@ def load_init(model, state: dict) -> None:
                 mine.copy_(theirs[:, :, :, cut] if name == "wx" else theirs[:, :, cut, :])
 
 
-def batch(pool, train_idx, rng, n, sigma_px=SIGMA_PX, clean_fraction=0.0, blink_fraction=0.0, forehead=False):
+def batch(pool, train_idx, rng, n, sigma_px=SIGMA_PX, clean_fraction=0.0, blink_fraction=0.0, forehead=False,
+          vertical_brows=0.0):
     """-> pairs [n,2,128,128], flows [n,2,128,128], local-motion masks [n,128,128] (float),
     valid masks [n,128,128] (float; 0 where an eyelid covers the eye, whose flow is then 0).
     A `clean_fraction` of the pairs skip the webcam degradation; a `blink_fraction` blink;
-    `forehead`: bumps on the forehead too."""
+    `forehead`: bumps on the forehead too; `vertical_brows`: that share of the brow and forehead
+    bumps move vertically."""
     xs, ys, local, valid = [], [], [], []
     for j in rng.choice(train_idx, n):
         degraded = not (clean_fraction and rng.random() < clean_fraction)
         a, b, flow, loc = make_pair(pool.images[j], pool.to_crop[j], rng, sigma_px=sigma_px, degraded=degraded,
-                                    blink_fraction=blink_fraction, forehead=forehead)
+                                    blink_fraction=blink_fraction, forehead=forehead, vertical_brows=vertical_brows)
         ok = np.isfinite(flow).all(0)
         xs.append(np.stack([a, b]))
         ys.append(np.where(ok, flow, 0.0))
@@ -149,6 +154,7 @@ def main(argv=None):
     recipe["clean_fraction"] = recipe.get("clean_fraction", 0.0) if a.clean_fraction is None else a.clean_fraction
     recipe["blink_fraction"] = recipe.get("blink_fraction", 0.0) if a.blink_fraction is None else a.blink_fraction
     recipe["forehead"] = recipe.get("forehead", False)
+    recipe["vertical_brows"] = recipe.get("vertical_brows", 0.0)
     if a.init:
         recipe["init"] = a.init
     name = a.name or checkpoint_name(a.arch, a.seed)
@@ -174,7 +180,8 @@ def main(argv=None):
         model.train()
         x, y, local, valid = (torch.from_numpy(v) for v in batch(pool, train_idx, rng, recipe["batch"],
                                                                   tuple(recipe["sigma_px"]), recipe["clean_fraction"],
-                                                                  recipe["blink_fraction"], recipe["forehead"]))
+                                                                  recipe["blink_fraction"], recipe["forehead"],
+                                                                  recipe["vertical_brows"]))
         valid = valid if recipe["blink_fraction"] else None   # without blinks every pixel has its truth
         pred = model(x[:, :1], x[:, 1:])
         lw = recipe.get("local_weight", 0.0)

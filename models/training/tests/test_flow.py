@@ -158,7 +158,7 @@ def test_timing_takes_turns_and_reports_every_method():
     assert calls[10:14] == ["ours v2", "dis", "ours v2", "dis"]   # after the 5 warm-up pairs each
 
 
-@pytest.mark.parametrize("arch", ["v3", "v4", "v6", "v7", "v7c", "v8", "v8s"])
+@pytest.mark.parametrize("arch", ["v3", "v4", "v6", "v7", "v7c", "v8", "v8s", "v9"])
 def test_untrained_lucas_kanade_nets_recover_a_shift(arch):
     """Before any training v3, v4 and v6 are plain coarse-to-fine Lucas-Kanade (Gaussian windows, a
     zero correction; v8 and v8s with their zero full-resolution one too), v7 and v7c its combined
@@ -345,6 +345,25 @@ def test_forehead_bumps_sit_above_the_brows_and_leave_the_default_draws_alone():
     plain = FL.random_field(np.random.default_rng(5))
     again = FL.random_field(np.random.default_rng(5), forehead=False)
     assert np.array_equal(plain.centres, again.centres) and np.array_equal(plain.vectors, again.vectors)
+
+
+def test_vertical_brow_bumps_move_up_or_down_and_leave_the_default_draws_alone():
+    def brow_angles(vertical):
+        angles = []
+        for i in range(300):
+            field = FL.random_field(np.random.default_rng(i), forehead=True, vertical_brows=vertical)
+            for c, v in zip(field.centres, field.vectors):
+                near_brows = np.linalg.norm(np.vstack([FL.TEMPLATE[17:27], FL.forehead_points()]) - c, axis=1).min() < 4
+                if near_brows and np.linalg.norm(v) > 0:
+                    angles.append(abs(np.degrees(np.arctan2(abs(v[1]), abs(v[0])))))   # 90 = vertical
+        return np.array(angles)
+
+    plain, vertical = brow_angles(0.0), brow_angles(1.0)
+    assert (vertical >= 90 - FL.VERTICAL_SPREAD_DEG - 1e-6).all() and len(vertical) > 50
+    assert (plain < 45).mean() > 0.3        # any direction without the option
+    a = FL.random_field(np.random.default_rng(5), forehead=True)
+    b = FL.random_field(np.random.default_rng(5), forehead=True, vertical_brows=0.0)
+    assert np.array_equal(a.centres, b.centres) and np.array_equal(a.vectors, b.vectors)
 
 
 def test_v6_pyramid_blurs_before_it_averages():
