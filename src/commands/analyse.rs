@@ -57,7 +57,7 @@ pub struct AnalyseOutcome {
     pub warnings: Vec<String>,
     pub frames_csv: PathBuf,
     pub events_csv: PathBuf,
-    /// The events on the stream's time line.
+    /// The events, each on its stream's time line (a reopened camera starts a new stream).
     pub events: Vec<std::sync::Arc<AnalysedEvent>>,
     /// The recorder's account (also in `DIR/session.json`).
     pub recording: RecordingInfo,
