@@ -515,7 +515,7 @@ pub fn format_spotting(report: &SpottingReport) -> String {
         let _ = writeln!(out, "spotter time per frame: mean {:.3} ms, p95 {:.3} ms (worst video)", t.mean_ms, t.p95_ms);
     }
     if let Some(t) = &report.analysis_per_event {
-        let model = if report.recognition.is_some() { "with the MER model" } else { "no MER model" };
+        let model = if report.recognition.is_some() { "with the MER model" } else { "MER not run; --mer adds it" };
         let _ =
             writeln!(out, "event analysis ({model}) per event: mean {:.1} ms, p95 {:.1} ms (worst video)", t.mean_ms, t.p95_ms);
     }
