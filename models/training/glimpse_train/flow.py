@@ -679,6 +679,24 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
 
     cbr, dws, Res = _blocks()
 
+    def correction_layers(width: int, dilations):
+        """A learned correction's layers: its input (A, B warped, the flow, the residual) -> 1x1
+        to `width` channels, one residual depthwise-separable block per dilation, and a
+        zero-initialised 3x3 head (so that untrained it changes nothing)."""
+        # built in this order: the random initialisation (and so every recipe's seed) depends on it
+        ref_in = cbr(1 + 1 + 2 + 1, width, 1)
+        ref = nn.Sequential(*[Res(dws(width, width, d)) for d in dilations])
+        head = nn.Conv2d(width, 2, 3, 1, 1)
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
+        return ref_in, ref, head
+
+    def corrected(ref_in, ref, head, a, b, flow, flow_scale: float):
+        """`flow` plus the correction the layers read from A, B warped by the flow, the flow
+        times `flow_scale` and the residual B warped - A."""
+        bw = warp_image(b, flow)
+        return flow + conv3x3_by_matmul(ref(ref_in(torch.cat([a, bw, flow * flow_scale, bw - a], 1))), head)
+
     class LucasKanadeStep(nn.Module):
         """One Gauss-Newton step of brightness constancy at one pyramid level: warp B by the
         flow, then per pixel solve the 2x2 system of the window-weighted structure tensor plus
@@ -760,12 +778,7 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             self.sizes = (16, 32, 64)
             self.steps = nn.ModuleList([nn.ModuleList([LucasKanadeStep(s, w, k) for _ in range(n)])
                                         for s, n, w, k in zip(self.sizes, iters, windows, smooth_iters)])
-            self.ref_in = cbr(1 + 1 + 2 + 1, fine, 1)
-            self.ref = nn.Sequential(Res(dws(fine, fine, 1)), Res(dws(fine, fine, 2)), Res(dws(fine, fine, 4)),
-                                     Res(dws(fine, fine, 1)))
-            self.head = nn.Conv2d(fine, 2, 3, 1, 1)
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
+            self.ref_in, self.ref, self.head = correction_layers(fine, (1, 2, 4, 1))
             self.full = LucasKanadeStep(SIZE, full_windows[0], smooth_iters[3])
             self.full_more = nn.ModuleList([LucasKanadeStep(SIZE, w, smooth_iters[3]) for w in full_windows[1:]])
             # v8: a second learned correction, at full resolution after the last step. At the
@@ -774,11 +787,7 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             width, dilations = full_correction
             self.full_ref = None
             if width:
-                self.full_ref_in = cbr(1 + 1 + 2 + 1, width, 1)
-                self.full_ref = nn.Sequential(*[Res(dws(width, width, d)) for d in dilations])
-                self.full_head = nn.Conv2d(width, 2, 3, 1, 1)
-                nn.init.zeros_(self.full_head.weight)
-                nn.init.zeros_(self.full_head.bias)
+                self.full_ref_in, self.full_ref, self.full_head = correction_layers(width, dilations)
             self.input_blur = input_blur
             self.antialias = antialias
             self.register_buffer("pre", gaussian_taps(1.0), persistent=False)
@@ -809,18 +818,14 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
                 for step in steps:
                     flow, _ = step(pyramid[s][:n], pyramid[s][n:], flow)
                 estimates.append(flow)
-            a = pyramid[64][:n]
-            bw = warp_image(pyramid[64][n:], flow)
-            flow = flow + conv3x3_by_matmul(self.ref(self.ref_in(torch.cat([a, bw, flow * 0.5, bw - a], 1))), self.head)
+            flow = corrected(self.ref_in, self.ref, self.head, pyramid[64][:n], pyramid[64][n:], flow, 0.5)
             estimates.append(flow)
             flow = F.interpolate(flow, size=(SIZE, SIZE), mode="bilinear", align_corners=False) * 2.0
             for step in [self.full, *self.full_more]:
                 flow, _ = step(pyramid[SIZE][:n], pyramid[SIZE][n:], flow)
             if self.full_ref is not None:
-                a = pyramid[SIZE][:n]
-                bw = warp_image(pyramid[SIZE][n:], flow)
-                features = self.full_ref(self.full_ref_in(torch.cat([a, bw, flow * 0.25, bw - a], 1)))
-                flow = flow + conv3x3_by_matmul(features, self.full_head)
+                flow = corrected(self.full_ref_in, self.full_ref, self.full_head, pyramid[SIZE][:n], pyramid[SIZE][n:],
+                                 flow, 0.25)
             if self.training:   # every level's estimate too, for the multi-scale loss
                 return flow, [F.interpolate(f, size=(SIZE, SIZE), mode="bilinear", align_corners=False) * (SIZE / f.shape[2])
                               for f in estimates]
