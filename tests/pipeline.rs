@@ -220,7 +220,7 @@ fn by_default_a_tilted_head_is_turned_level_in_the_crop() {
 
 #[test]
 fn frames_csv_records_the_alignment_and_landmark_alignment_is_steady_and_level() {
-    use glimpse::face::{Aligner, BoxF, Similarity};
+    use glimpse::face::{Aligner, BoxF, Similarity, eye_centres};
 
     let dir = tempfile::tempdir().unwrap();
     let (video, truth) = (dir.path().join("face.mp4"), dir.path().join("truth.csv"));
@@ -255,7 +255,7 @@ fn frames_csv_records_the_alignment_and_landmark_alignment_is_steady_and_level()
         let n = points.len() as f32;
         points.iter().fold([0.0, 0.0], |c, p| [c[0] + p[0] / n, c[1] + p[1] / n])
     };
-    let (template_right, template_left) = (centre(&template[36..42]), centre(&template[42..48]));
+    let (template_right, template_left) = eye_centres(&template);
     // Where one frame point (the first measured frame's face centre) lands in the crop, frame by
     // frame, by each transform.
     let first: [[f32; 2]; 68] = std::array::from_fn(|i| [rows[0][&format!("x_{i}")], rows[0][&format!("y_{i}")]]);
@@ -264,7 +264,8 @@ fn frames_csv_records_the_alignment_and_landmark_alignment_is_steady_and_level()
     for row in &rows {
         let points: [[f32; 2]; 68] = std::array::from_fn(|i| [row[&format!("x_{i}")], row[&format!("y_{i}")]]);
         let (steady, fit) = (similarity(row), aligner.fit(&points).unwrap());
-        let (right, left) = (steady.apply(centre(&points[36..42])), steady.apply(centre(&points[42..48])));
+        let (right, left) = eye_centres(&points);
+        let (right, left) = (steady.apply(right), steady.apply(left));
         assert!((right[1] - left[1]).abs() < 1.0, "eyes not level in the crop: {right:?} {left:?}");
         for (got, want) in [(right, template_right), (left, template_left)] {
             assert!((got[0] - want[0]).hypot(got[1] - want[1]) < 3.0, "eye at {got:?}, template {want:?}");

@@ -211,14 +211,20 @@ fn pull(seconds: f64) -> f32 {
     (1.0 - (-seconds / STEADY_TIME_CONSTANT_S).exp()) as f32
 }
 
-/// The roll of the eye line in the frame (radians, image axes: positive when the subject's left
-/// eye, on the image's right, is lower): from the right eye's landmark centre to the left's.
-pub fn eye_line_roll(points: &[[f32; 2]; 68]) -> f32 {
+/// The centres of the subject's right eye (the image's left; points 36-41) and left eye (42-47)
+/// of 68 iBUG points.
+pub fn eye_centres(points: &[[f32; 2]; 68]) -> ([f32; 2], [f32; 2]) {
     let centre = |range: std::ops::Range<usize>| {
         let n = range.len() as f32;
         range.fold([0.0, 0.0], |c, i| [c[0] + points[i][0] / n, c[1] + points[i][1] / n])
     };
-    let (right, left) = (centre(36..42), centre(42..48));
+    (centre(36..42), centre(42..48))
+}
+
+/// The roll of the eye line in the frame (radians, image axes: positive when the subject's left
+/// eye, on the image's right, is lower): from the right eye's landmark centre to the left's.
+pub fn eye_line_roll(points: &[[f32; 2]; 68]) -> f32 {
+    let (right, left) = eye_centres(points);
     (left[1] - right[1]).atan2(left[0] - right[0])
 }
 
@@ -473,11 +479,7 @@ mod tests {
 
     #[test]
     fn template_eyes_are_level_and_centred() {
-        let eye = |range: std::ops::Range<usize>| {
-            let n = range.len() as f32;
-            range.fold([0.0, 0.0], |acc, i| [acc[0] + CANONICAL_68[i][0] / n, acc[1] + CANONICAL_68[i][1] / n])
-        };
-        let (right, left) = (eye(36..42), eye(42..48));
+        let (right, left) = eye_centres(&CANONICAL_68);
         assert!((right[1] - left[1]).abs() < 0.5);
         assert!(((right[0] + left[0]) / 2.0 - 64.0).abs() < 1.0);
         assert!(right[0] < left[0], "subject's right eye is on the image's left");

@@ -10,7 +10,9 @@ mod detect;
 pub mod template;
 mod track;
 
-pub use align::{AlignedFace, Aligner, STEADY_TIME_CONSTANT_S, Similarity, SteadyAlignment, SteadyRoll, eye_line_roll};
+pub use align::{
+    AlignedFace, Aligner, STEADY_TIME_CONSTANT_S, Similarity, SteadyAlignment, SteadyRoll, eye_centres, eye_line_roll,
+};
 pub use detect::{FaceDetector, find_cascade};
 pub use track::BoxTracker;
 

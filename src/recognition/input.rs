@@ -8,6 +8,7 @@ use opencv::optflow::DualTVL1OpticalFlow;
 use opencv::prelude::*;
 
 use super::RecognitionError;
+use crate::face::eye_centres;
 use crate::face::template::{CANONICAL_68, TEMPLATE_SIZE};
 use crate::motion::{FlowEstimator, MotionError, MotionField};
 
@@ -26,12 +27,9 @@ pub const MER_EYE_Y: f64 = 0.195;
 /// `glimpse_train/preprocess.py`.
 pub fn mer_window(crop_size: i32) -> Rect {
     let scale = crop_size as f64 / TEMPLATE_SIZE as f64;
-    let eye = |first: usize| {
-        let points = &CANONICAL_68[first..first + 6];
-        let mean = |k: usize| points.iter().map(|p| p[k] as f64).sum::<f64>() / 6.0 * scale;
-        (mean(0), mean(1))
-    };
-    let (left, right) = (eye(36), eye(42));
+    let (subject_right, subject_left) = eye_centres(&CANONICAL_68); // on the image's left and right
+    let px = |p: [f32; 2]| (p[0] as f64 * scale, p[1] as f64 * scale);
+    let (left, right) = (px(subject_right), px(subject_left));
     let eye_distance = ((right.0 - left.0).powi(2) + (right.1 - left.1).powi(2)).sqrt();
     let side = eye_distance / (MER_EYE_X[1] - MER_EYE_X[0]);
     let (mid_x, mid_y) = ((left.0 + right.0) / 2.0, (left.1 + right.1) / 2.0);
