@@ -41,14 +41,19 @@ def load_pairs(folder) -> dict:
             "meta": meta}
 
 
+def local_pixels(pairs: dict, known: np.ndarray) -> np.ndarray:
+    """[n,H,W] mask of the micro-expression pairs' pixels whose expression motion is at least
+    local_px, among the `known` ones: where `glimpse eval flow` measures its local EPE."""
+    return known & pairs["micro"][:, None, None] & (pairs["local"] >= pairs["meta"]["local_px"])
+
+
 def scores(pred: np.ndarray, pairs: dict) -> dict:
     """EPE pooled over pixels as `glimpse eval flow` pools them: all, local (micro pairs, expression
     motion >= local_px), neutral (the neutral pairs)."""
     e = np.sqrt(((pred - pairs["truth"]) ** 2).sum(1))
     known = ~np.isnan(e)
-    micro = pairs["micro"][:, None, None]
-    local = known & micro & (pairs["local"] >= pairs["meta"]["local_px"])
-    neutral = known & ~micro
+    local = local_pixels(pairs, known)
+    neutral = known & ~pairs["micro"][:, None, None]
     return {"epe_all": float(e[known].mean()), "epe_local": float(e[local].mean()), "epe_neutral": float(e[neutral].mean())}
 
 
@@ -62,7 +67,7 @@ def row_bands(pred: np.ndarray, pairs: dict, bands=ROW_BANDS) -> list:
     truth = pairs["truth"]
     e = pred - truth
     size = np.sqrt((truth ** 2).sum(1))
-    local = ~np.isnan(size) & pairs["micro"][:, None, None] & (pairs["local"] >= pairs["meta"]["local_px"])
+    local = local_pixels(pairs, ~np.isnan(size))
     with np.errstate(invalid="ignore", divide="ignore"):
         ux, uy = truth[:, 0] / size, truth[:, 1] / size
     along = e[:, 0] * ux + e[:, 1] * uy
