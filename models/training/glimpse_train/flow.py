@@ -490,15 +490,16 @@ def build_model(arch: str = ARCH):
         return build_model_v2()
     if arch == "v3":
         return build_model_v3()
+    v4 = dict(full_windows=(2.5, 1.5), input_blur=False)
+    v6 = dict(v4, antialias=True)   # v7, v7c, v8, v8s and v9 are v6 with one more part
     if arch == "v4":
-        return build_model_v3(full_windows=(2.5, 1.5), input_blur=False)
+        return build_model_v3(**v4)
     if arch == "v6":
-        return build_model_v3(full_windows=(2.5, 1.5), input_blur=False, antialias=True)
+        return build_model_v3(**v6)
     if arch in SMOOTH_ITERS:
-        return build_model_v3(full_windows=(2.5, 1.5), input_blur=False, antialias=True, smooth_iters=SMOOTH_ITERS[arch])
+        return build_model_v3(**v6, smooth_iters=SMOOTH_ITERS[arch])
     if arch in FULL_CORRECTION:
-        return build_model_v3(full_windows=(2.5, 1.5), input_blur=False, antialias=True,
-                              full_correction=FULL_CORRECTION[arch])
+        return build_model_v3(**v6, full_correction=FULL_CORRECTION[arch])
     raise ValueError(f"unknown flow architecture {arch!r} (one of {ARCHS})")
 
 
