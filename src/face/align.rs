@@ -156,15 +156,41 @@ impl Aligner {
     }
 
     /// Frame -> crop for one frame of a tracked face on its own: the landmark fit (for either
-    /// landmark alignment; [`SteadyAlignment`] carries it between frames), the box levelled by
-    /// this frame's eye line ([`SteadyRoll`] follows it between frames), else the box.
+    /// landmark alignment), the box levelled by this frame's eye line, else the box.
     pub fn transform(&self, track: &FaceTrack) -> Similarity {
+        self.transform_carried(track, None)
+    }
+
+    /// [`Aligner::transform`], with `carried` following the face between frames (the live
+    /// stage's): [`AlignBy::Landmarks`] carries the fit by [`SteadyAlignment`], [`AlignBy::Level`]
+    /// the roll by [`SteadyRoll`], and a frame aligned any other way resets both.
+    pub fn transform_carried(&self, track: &FaceTrack, carried: Option<CarriedAlignment<'_>>) -> Similarity {
         match (self.by, &track.landmarks) {
             (AlignBy::Landmarks | AlignBy::LandmarksPerFrame, Some(landmarks)) if let Some(fit) = self.fit(&landmarks.points) => {
-                fit
+                match carried {
+                    Some(c) if self.by == AlignBy::Landmarks => c.steady.update(track.id, c.seconds, c.motion, fit),
+                    other => {
+                        if let Some(c) = other {
+                            c.reset();
+                        }
+                        fit
+                    }
+                }
             }
-            (AlignBy::Level, Some(landmarks)) => self.levelled_box(&track.bbox, eye_line_roll(&landmarks.points)),
-            _ => Similarity::from_box(&track.bbox, self.size as f32),
+            (AlignBy::Level, Some(landmarks)) => {
+                let roll = eye_line_roll(&landmarks.points);
+                let roll = match carried {
+                    Some(c) => c.roll.update(track.id, c.seconds, roll),
+                    None => roll,
+                };
+                self.levelled_box(&track.bbox, roll)
+            }
+            _ => {
+                if let Some(c) = carried {
+                    c.reset();
+                }
+                Similarity::from_box(&track.bbox, self.size as f32)
+            }
         }
     }
 
@@ -182,8 +208,15 @@ impl Aligner {
         Similarity::fit(points, &self.template())
     }
 
-    pub fn align(&self, gray_frame: &Mat, track: &FaceTrack) -> Result<AlignedFace, FaceError> {
-        self.align_to(gray_frame, self.transform(track), self.by != AlignBy::Box && track.landmarks.is_some())
+    /// The crop of `track` through [`Aligner::transform_carried`].
+    pub fn align(
+        &self,
+        gray_frame: &Mat,
+        track: &FaceTrack,
+        carried: Option<CarriedAlignment<'_>>,
+    ) -> Result<AlignedFace, FaceError> {
+        let to_crop = self.transform_carried(track, carried);
+        self.align_to(gray_frame, to_crop, self.by != AlignBy::Box && track.landmarks.is_some())
     }
 
     /// The crop through a transform decided elsewhere (see [`SteadyAlignment`]).
@@ -264,6 +297,23 @@ impl SteadyRoll {
 
     pub fn reset(&mut self) {
         self.last = None;
+    }
+}
+
+/// What follows one face's alignment between frames, lent to [`Aligner::transform_carried`]
+/// for one frame at `seconds`; `motion` is the tracker's (see [`SteadyAlignment::update`]).
+pub struct CarriedAlignment<'a> {
+    pub steady: &'a mut SteadyAlignment,
+    pub roll: &'a mut SteadyRoll,
+    pub seconds: f64,
+    pub motion: Option<&'a Similarity>,
+}
+
+impl CarriedAlignment<'_> {
+    /// Forgets the face (this frame was aligned without them).
+    pub fn reset(self) {
+        self.steady.reset();
+        self.roll.reset();
     }
 }
 

@@ -11,7 +11,8 @@ pub mod template;
 mod track;
 
 pub use align::{
-    AlignedFace, Aligner, STEADY_TIME_CONSTANT_S, Similarity, SteadyAlignment, SteadyRoll, eye_centres, eye_line_roll,
+    AlignedFace, Aligner, CarriedAlignment, STEADY_TIME_CONSTANT_S, Similarity, SteadyAlignment, SteadyRoll, eye_centres,
+    eye_line_roll,
 };
 pub use detect::{FaceDetector, find_cascade};
 pub use track::BoxTracker;
@@ -298,22 +299,13 @@ impl FaceStage {
             self.timings.landmarks = Some(started.elapsed());
         }
         let started = Instant::now();
-        let seconds = frame.time.seconds;
-        let aligned = match (self.aligner.by(), &track.landmarks) {
-            (AlignBy::Landmarks, Some(landmarks)) if let Some(fit) = self.aligner.fit(&landmarks.points) => {
-                let to_crop = self.steady.update(track.id, seconds, self.motion.as_ref(), fit);
-                self.aligner.align_to(&gray, to_crop, true)?
-            }
-            (AlignBy::Level, Some(landmarks)) => {
-                let roll = self.roll.update(track.id, seconds, eye_line_roll(&landmarks.points));
-                self.aligner.align_to(&gray, self.aligner.levelled_box(&track.bbox, roll), true)?
-            }
-            _ => {
-                self.steady.reset();
-                self.roll.reset();
-                self.aligner.align(&gray, track)?
-            }
+        let carried = CarriedAlignment {
+            steady: &mut self.steady,
+            roll: &mut self.roll,
+            seconds: frame.time.seconds,
+            motion: self.motion.as_ref(),
         };
+        let aligned = self.aligner.align(&gray, track, Some(carried))?;
         self.timings.align = Some(started.elapsed());
         Ok(FaceResult { track: Some(track.clone()), aligned: Some(aligned) })
     }
