@@ -178,7 +178,7 @@ def main(argv=None):
     opt = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=recipe["wd"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe["lr"], total_steps=recipe["steps"],
                                                 pct_start=recipe["warmup"], anneal_strategy="cos")
-    log, losses = [], []
+    log, losses, skipped = [], [], 0
     t0 = time.time()
     CACHE.mkdir(parents=True, exist_ok=True)
     for step in range(1, recipe["steps"] + 1):
@@ -199,13 +199,21 @@ def main(argv=None):
         loss = epe_loss(pred.detach(), y, valid=valid)   # logged: the plain EPE of the final flow
         opt.zero_grad()
         total.backward()
-        if recipe.get("clip"):
-            torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["clip"])
-        opt.step()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["clip"]) if recipe.get("clip") else None
+        # A non-finite gradient would make every weight NaN (v10's first run, session 15, after
+        # 2,200 steps at the peak rate): that step is skipped and counted. Runs that never meet
+        # one compute exactly as before.
+        if torch.isfinite(total) and (norm is None or torch.isfinite(norm)):
+            opt.step()
+            losses.append(float(loss.detach()))
+        else:
+            skipped += 1
         sched.step()
-        losses.append(float(loss.detach()))
         if step % 100 == 0 or step == recipe["steps"]:
-            rec = {"step": step, "epe": round(float(np.mean(losses)), 4), "seconds": round(time.time() - t0, 1)}
+            rec = {"step": step, "epe": round(float(np.mean(losses)), 4) if losses else None,
+                   "seconds": round(time.time() - t0, 1)}
+            if skipped:
+                rec["skipped_steps"] = skipped
             losses = []
             log.append(rec)
             print(json.dumps(rec), flush=True)
