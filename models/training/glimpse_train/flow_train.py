@@ -122,6 +122,22 @@ def batch(pool, train_idx, rng, n, sigma_px=SIGMA_PX, clean_fraction=0.0, blink_
     return np.stack(xs), np.stack(ys).astype(np.float32), np.stack(local).astype(np.float32), np.stack(valid).astype(np.float32)
 
 
+def update(model, opt, total, clip: float | None) -> bool:
+    """One optimiser step on `total` (its gradient norm clipped at `clip`), unless the loss or the
+    gradient norm is not finite: such a step would make every weight NaN (v10's first run, session
+    15, after 2,200 steps at the peak rate), so it is skipped. -> whether it stepped. Runs that
+    never meet one compute exactly as before."""
+    import torch
+
+    opt.zero_grad()
+    total.backward()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip) if clip else None
+    if not torch.isfinite(total) or (norm is not None and not torch.isfinite(norm)):
+        return False
+    opt.step()
+    return True
+
+
 def main(argv=None):
     import cv2
     import torch
@@ -197,14 +213,7 @@ def main(argv=None):
         else:
             total = epe_loss(pred, y, valid=valid)
         loss = epe_loss(pred.detach(), y, valid=valid)   # logged: the plain EPE of the final flow
-        opt.zero_grad()
-        total.backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["clip"]) if recipe.get("clip") else None
-        # A non-finite gradient would make every weight NaN (v10's first run, session 15, after
-        # 2,200 steps at the peak rate): that step is skipped and counted. Runs that never meet
-        # one compute exactly as before.
-        if torch.isfinite(total) and (norm is None or torch.isfinite(norm)):
-            opt.step()
+        if update(model, opt, total, recipe.get("clip")):
             losses.append(float(loss.detach()))
         else:
             skipped += 1

@@ -473,3 +473,19 @@ def test_row_bands_split_the_error_along_and_across_the_true_motion():
     assert top["rows"] == "0-7" and abs(top["share"] - 0.5) < 1e-9
     assert abs(top["across_rms"] - 0.2) < 1e-6 and abs(top["along_rms"]) < 1e-6 and abs(top["epe"] - 0.2) < 1e-6
     assert abs(bottom["along_mean"] - 0.1) < 1e-6 and abs(bottom["across_rms"]) < 1e-6
+
+
+def test_a_non_finite_step_is_skipped_and_a_finite_one_taken():
+    from glimpse_train.flow_train import update
+
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.1)
+    before = [p.detach().clone() for p in model.parameters()]
+    x = torch.ones(1, 2)
+    assert not update(model, opt, model(x).sum() * float("nan"), 5.0)
+    finite_loss = (model(x) * 0).sqrt().sum()   # 0, with a NaN gradient (d sqrt at 0 times 0)
+    assert torch.isfinite(finite_loss)
+    assert not update(model, opt, finite_loss, 5.0)
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before))
+    assert update(model, opt, model(x).sum(), 5.0)
+    assert all(torch.isfinite(p).all() and not torch.equal(p, b) for p, b in zip(model.parameters(), before))
