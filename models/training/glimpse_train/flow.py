@@ -408,7 +408,8 @@ ARCHS = ("v1", "v2", "v3", "v4", "v6", "v7", "v7c", "v8", "v8s", "v9", "v10")
 SMOOTH_ITERS = {"v7": (4, 4, 4, 1), "v7c": (6, 6, 6, 0)}
 # v8 and v8s (session 14): v6 plus a learned correction at full resolution after its last step,
 # this many channels, one residual block per dilation (reports/flow_v8_preregistration.md)
-FULL_CORRECTION = {"v8": (16, (1, 3, 9)), "v8s": (16, (1, 4)), "v9": (16, (1, 4)), "v10": (16, (1, 4))}   # v9, v10: v8s's network
+FULL_CORRECTION = {"v8": (16, (1, 3, 9)), "v8s": (16, (1, 4))}
+FULL_CORRECTION["v9"] = FULL_CORRECTION["v10"] = FULL_CORRECTION["v8s"]   # v8s's network, trained otherwise
 ARCH = "v10"               # the architecture trained and exported by default (the shipped one)
 
 
