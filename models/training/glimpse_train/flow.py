@@ -239,15 +239,31 @@ def forehead_points() -> np.ndarray:
 
 
 VERTICAL_SPREAD_DEG = 15.0   # how far a vertical brow bump's direction strays from straight up or down
+BROW_LOWERER_TILT_DEG = (10.0, 45.0)   # a lowered brow's direction: down, turned this far towards the midline
+MIDLINE_X = float(TEMPLATE[27:31, 0].mean())   # the template's nose bridge: the face's midline in the crop
+
+
+def brow_action_vector(rng: np.random.Generator, centre: np.ndarray, amp: float) -> np.ndarray:
+    """A brow bump moving as FACS's brow actions move the brows: half raise them (AU1, AU2: up,
+    within `VERTICAL_SPREAD_DEG`), half lower them (AU4: down and pulled together, i.e. turned
+    `BROW_LOWERER_TILT_DEG` towards the face's midline). The medial part of AU4 runs along the
+    brow's edge, where the image alone cannot say how far it moved (session 16)."""
+    if rng.random() < 0.5:
+        ang = -math.pi / 2 + math.radians(rng.uniform(-VERTICAL_SPREAD_DEG, VERTICAL_SPREAD_DEG))
+        return amp * np.array([math.cos(ang), math.sin(ang)])
+    tilt = math.radians(rng.uniform(*BROW_LOWERER_TILT_DEG))
+    medial = 1.0 if centre[0] < MIDLINE_X else -1.0
+    return amp * np.array([medial * math.sin(tilt), math.cos(tilt)])
 
 
 def random_field(rng: np.random.Generator, sigma_px: tuple = SIGMA_PX, forehead: bool = False,
-                 vertical_brows: float = 0.0) -> Field:
+                 vertical_brows: float = 0.0, brow_actions: float = 0.0) -> Field:
     """0-5 AU-like bumps (peak 0.2-4 px, log-uniform; sigma uniform in `sigma_px`) at jittered
     template points, some with a local stretch; a small head motion (rotation ~0.6 deg, scale
     ~0.8 %, shift ~1 px). `forehead` adds the forehead (`forehead_points`) as a seventh region;
     `vertical_brows`: that share of the bumps on the brows and forehead move up or down (within
-    `VERTICAL_SPREAD_DEG`), as the brow actions AU1, AU2 and AU4 do, instead of in any direction.
+    `VERTICAL_SPREAD_DEG`), as the brow actions AU1, AU2 and AU4 do, instead of in any direction;
+    `brow_actions`: that share of them move as raised or lowered brows (`brow_action_vector`).
     Without them the draws are those of the shipped model's pairs."""
     k = int(rng.choice([0, 1, 2, 3, 4, 5], p=[0.12, 0.22, 0.24, 0.2, 0.14, 0.08]))
     points = {name: TEMPLATE[ids] for name, ids in AU_POINTS.items()}
@@ -265,6 +281,8 @@ def random_field(rng: np.random.Generator, sigma_px: tuple = SIGMA_PX, forehead:
         if vertical_brows and region in ("brows", "forehead") and rng.random() < vertical_brows:
             ang = math.pi / 2 * rng.choice([-1, 1]) + math.radians(rng.uniform(-VERTICAL_SPREAD_DEG, VERTICAL_SPREAD_DEG))
         vec = amp * np.array([math.cos(ang), math.sin(ang)])
+        if brow_actions and region in ("brows", "forehead") and rng.random() < brow_actions:
+            vec = brow_action_vector(rng, c, amp)
         m = np.zeros((2, 2))
         if rng.random() < 0.4:   # a local stretch/shear: |m| * sigma-units ~ amp
             m = rng.normal(0, 1, (2, 2))
@@ -358,16 +376,16 @@ def random_lids(rng: np.random.Generator, jitter: np.ndarray) -> tuple:
 
 def make_pair(src: np.ndarray, to_crop: np.ndarray, rng: np.random.Generator, field: Field | None = None,
               sigma_px: tuple = SIGMA_PX, degraded: bool = True, blink_fraction: float = 0.0, forehead: bool = False,
-              vertical_brows: float = 0.0):
+              vertical_brows: float = 0.0, brow_actions: float = 0.0):
     """-> (previous [128,128] float32 0..255, current, flow [2,128,128], local flow [2,128,128]).
     `degraded=False`: only the 8-bit rounding, no webcam degradation. A `blink_fraction` of the
     pairs also close both upper eyelids (`random_lids`); the flow is NaN where a lid covers the
     eye. With 0 (the default) no random number is drawn for it: the fixed pair sets stay as
     they were. `forehead`: bumps on the forehead too; `vertical_brows`: a share of the brow and
-    forehead bumps move vertically (`random_field`)."""
+    forehead bumps move vertically, `brow_actions` a share as brow actions (`random_field`)."""
     jitter = crop_jitter(rng)
     crop_to_src = invert(compose(jitter, to_crop))
-    field = field or random_field(rng, sigma_px, forehead, vertical_brows)
+    field = field or random_field(rng, sigma_px, forehead, vertical_brows, brow_actions)
     if blink_fraction and rng.random() < blink_fraction:
         field = replace(field, lids=random_lids(rng, jitter))
     ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64)
@@ -401,7 +419,7 @@ def validation_pairs(pool: FacePool, n: int = 200, seed: int = 777):
 # ---------------------------------------------------------------- network
 CORR_RADIUS = 2            # v1 and v2's coarse correlation at stride 4: +-2 cells = +-8 crop px
 CORR_CHANNELS = 16         # v2: the stride-4 features are projected to 16 channels for the correlation
-ARCHS = ("v1", "v2", "v3", "v4", "v6", "v7", "v7c", "v8", "v8s", "v9", "v10")
+ARCHS = ("v1", "v2", "v3", "v4", "v6", "v7", "v7c", "v8", "v8s", "v9", "v10", "v11", "v11c")
 # v7: v6 whose Lucas-Kanade steps pull the flow towards its local mean (combined local-global),
 # with this many Jacobi sweeps per step at 16, 32, 64 and full resolution; v7c only at the
 # coarse levels (session 12's two candidates, reports/flow_v7_preregistration.md)
@@ -409,7 +427,8 @@ SMOOTH_ITERS = {"v7": (4, 4, 4, 1), "v7c": (6, 6, 6, 0)}
 # v8 and v8s (session 14): v6 plus a learned correction at full resolution after its last step,
 # this many channels, one residual block per dilation (reports/flow_v8_preregistration.md)
 FULL_CORRECTION = {"v8": (16, (1, 3, 9)), "v8s": (16, (1, 4))}
-FULL_CORRECTION["v9"] = FULL_CORRECTION["v10"] = FULL_CORRECTION["v8s"]   # v8s's network, trained otherwise
+for _arch in ("v9", "v10", "v11", "v11c"):   # v8s's network, trained otherwise
+    FULL_CORRECTION[_arch] = FULL_CORRECTION["v8s"]
 ARCH = "v10"               # the architecture trained and exported by default (the shipped one)
 
 
@@ -492,7 +511,7 @@ def build_model(arch: str = ARCH):
     if arch == "v3":
         return build_model_v3()
     v4 = dict(full_windows=(2.5, 1.5), input_blur=False)
-    v6 = dict(v4, antialias=True)   # v7, v7c, v8, v8s, v9 and v10 are v6 with one more part
+    v6 = dict(v4, antialias=True)   # v7, v7c and v8 to v11c are v6 with one more part
     if arch == "v4":
         return build_model_v3(**v4)
     if arch == "v6":

@@ -11,7 +11,8 @@ local motion, and 0.5 x the mean of that over its four intermediate estimates). 
 wd 1e-4, one-cycle (5 % warm-up, cosine), batch 16; v1 2,500 steps, v2 5,000 steps and v3 4,000
 steps (seed 5) with the gradient norm clipped at 5; v4 as v3 with 30 % of the pairs undegraded;
 v6 (seed 11) as v4 with bumps on the forehead too; v7, v7c, v8 and v8s (sessions 12, 14) v6's
-recipe; v9 plus vertical brow bumps; v10 (session 15) v8s's network and recipe for 8,000 steps.
+recipe; v9 plus vertical brow bumps; v10 (session 15) v8s's network and recipe for 8,000 steps;
+v11 and v11c (session 16) continue v10's training (`init_from`), v11 with brow actions.
 `--blink-fraction` closes both upper eyelids in a share of the pairs (the covered eye is left out
 of the loss). The last step is kept (no selection on held-out data).
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -58,6 +60,11 @@ RECIPES["v8s"] = dict(RECIPES["v6"])
 RECIPES["v9"] = dict(RECIPES["v6"], vertical_brows=0.5)
 # v10 (session 15): v8s's network and recipe trained twice as long (reports/flow_v10_preregistration.md)
 RECIPES["v10"] = dict(RECIPES["v6"], steps=8000)
+# v11, v11c (session 16): v10 trained 2,000 steps more at a quarter of the rate on fresh pairs
+# (seed 12); v11 with half of the brow and forehead bumps moving as brow actions (AU4 pulls the
+# brows down and together), v11c the control without (reports/flow_v11_preregistration.md)
+RECIPES["v11c"] = dict(RECIPES["v6"], steps=2000, lr=5e-4, seed=12, init_from="v10")
+RECIPES["v11"] = dict(RECIPES["v11c"], brow_actions=0.5)
 LOCAL_PX = 0.2   # expression motion counted as local (as flow_eval's "local" pixels)
 
 
@@ -103,17 +110,18 @@ def load_init(model, state: dict) -> None:
 
 
 def batch(pool, train_idx, rng, n, sigma_px=SIGMA_PX, clean_fraction=0.0, blink_fraction=0.0, forehead=False,
-          vertical_brows=0.0):
+          vertical_brows=0.0, brow_actions=0.0):
     """-> pairs [n,2,128,128], flows [n,2,128,128], local-motion masks [n,128,128] (float),
     valid masks [n,128,128] (float; 0 where an eyelid covers the eye, whose flow is then 0).
     A `clean_fraction` of the pairs skip the webcam degradation; a `blink_fraction` blink;
     `forehead`: bumps on the forehead too; `vertical_brows`: that share of the brow and forehead
-    bumps move vertically."""
+    bumps move vertically; `brow_actions`: that share move as raised or lowered brows."""
     xs, ys, local, valid = [], [], [], []
     for j in rng.choice(train_idx, n):
         degraded = not (clean_fraction and rng.random() < clean_fraction)
         a, b, flow, loc = make_pair(pool.images[j], pool.to_crop[j], rng, sigma_px=sigma_px, degraded=degraded,
-                                    blink_fraction=blink_fraction, forehead=forehead, vertical_brows=vertical_brows)
+                                    blink_fraction=blink_fraction, forehead=forehead, vertical_brows=vertical_brows,
+                                    brow_actions=brow_actions)
         ok = np.isfinite(flow).all(0)
         xs.append(np.stack([a, b]))
         ys.append(np.where(ok, flow, 0.0))
@@ -176,6 +184,13 @@ def main(argv=None):
     recipe["blink_fraction"] = recipe.get("blink_fraction", 0.0) if a.blink_fraction is None else a.blink_fraction
     recipe["forehead"] = recipe.get("forehead", False)
     recipe["vertical_brows"] = recipe.get("vertical_brows", 0.0)
+    recipe["brow_actions"] = recipe.get("brow_actions", 0.0)
+    init_from = recipe.pop("init_from", None)
+    if init_from and not a.init:   # a recipe that continues another one's training
+        a.init = str(CACHE / f"{checkpoint_name(init_from, recipe_seed(init_from))}.pt")
+        if not Path(a.init).exists():
+            raise SystemExit(f"{a.arch} continues {init_from}'s training, but {a.init} does not exist: "
+                             f"run `python -m glimpse_train flow-train --arch {init_from}` first")
     if a.init:
         recipe["init"] = a.init
     name = a.name or checkpoint_name(a.arch, a.seed)
@@ -202,7 +217,7 @@ def main(argv=None):
         x, y, local, valid = (torch.from_numpy(v) for v in batch(pool, train_idx, rng, recipe["batch"],
                                                                   tuple(recipe["sigma_px"]), recipe["clean_fraction"],
                                                                   recipe["blink_fraction"], recipe["forehead"],
-                                                                  recipe["vertical_brows"]))
+                                                                  recipe["vertical_brows"], recipe["brow_actions"]))
         valid = valid if recipe["blink_fraction"] else None   # without blinks every pixel has its truth
         pred = model(x[:, :1], x[:, 1:])
         lw = recipe.get("local_weight", 0.0)

@@ -366,6 +366,27 @@ def test_vertical_brow_bumps_move_up_or_down_and_leave_the_default_draws_alone()
     assert np.array_equal(a.centres, b.centres) and np.array_equal(a.vectors, b.vectors)
 
 
+def test_brow_actions_raise_or_lower_the_brows_towards_the_midline_and_leave_the_default_draws_alone():
+    raised, lowered = [], []
+    for i in range(300):
+        field = FL.random_field(np.random.default_rng(i), forehead=True, brow_actions=1.0)
+        for c, v in zip(field.centres, field.vectors):
+            near_brows = np.linalg.norm(np.vstack([FL.TEMPLATE[17:27], FL.forehead_points()]) - c, axis=1).min() < 4
+            if near_brows and np.linalg.norm(v) > 0:
+                (raised if v[1] < 0 else lowered).append((c, v))
+    assert len(raised) > 20 and len(lowered) > 20
+    for c, v in raised:   # up, within the vertical spread
+        assert np.degrees(np.arctan2(abs(v[0]), -v[1])) <= FL.VERTICAL_SPREAD_DEG + 1e-6
+    lo, hi = FL.BROW_LOWERER_TILT_DEG
+    for c, v in lowered:  # down, turned towards the midline
+        tilt = np.degrees(np.arctan2(abs(v[0]), v[1]))
+        assert lo - 1e-6 <= tilt <= hi + 1e-6
+        assert np.sign(v[0]) == np.sign(FL.MIDLINE_X - c[0])
+    a = FL.random_field(np.random.default_rng(5), forehead=True)
+    b = FL.random_field(np.random.default_rng(5), forehead=True, brow_actions=0.0)
+    assert np.array_equal(a.centres, b.centres) and np.array_equal(a.vectors, b.vectors)
+
+
 def test_v6_pyramid_blurs_before_it_averages():
     """The binomial blur keeps flat and linear images (away from the border) and removes the
     finest stripes, which a plain 2x2 average would alias; v6 has v4's parameters."""
