@@ -89,8 +89,10 @@ def epe_loss(pred, truth, local=None, local_weight: float = 0.0, valid=None):
 
 
 def load_init(model, state: dict) -> None:
-    """Start `model` from `state`. v3 weights start v4 too: v4's extra full-resolution steps
-    start as copies of v3's one (the centre taps of its window where theirs is narrower)."""
+    """Start `model` from `state`. v3 weights start v4 too: v4's extra full-resolution steps, which
+    v3's weights lack, start as copies of v3's one (the centre taps of its window where theirs is
+    narrower). Steps that `state` has keep its weights (session 16: v11's first runs, which
+    continued v10, had its second step's window replaced by a copy of the first's)."""
     import torch
 
     try:
@@ -100,7 +102,9 @@ def load_init(model, state: dict) -> None:
     if unexpected or any(not k.startswith("full_more.") for k in missing):
         raise ValueError(f"weights do not fit {type(model).__name__}: missing {missing}, unexpected {unexpected}")
     with torch.no_grad():
-        for step in getattr(model, "full_more", []):
+        for i, step in enumerate(getattr(model, "full_more", [])):
+            if f"full_more.{i}.wx" not in missing:
+                continue
             step.log_lam.copy_(model.full.log_lam)
             for name in ("wx", "wy"):
                 mine, theirs = getattr(step, name), getattr(model.full, name)

@@ -203,6 +203,22 @@ def test_v3_weights_start_v4_with_the_extra_step_a_copy_of_the_full_resolution_o
         load_init(v4, FL.build_model("v2").state_dict())
 
 
+def test_a_continued_training_starts_from_every_weight_it_continues():
+    """v11 continues v10: its second full-resolution step keeps v10's own window and damping
+    (session 16's first v11 runs had them replaced by copies of the first step's)."""
+    from glimpse_train.flow_train import load_init
+
+    torch.manual_seed(0)
+    v10 = FL.build_model("v10")
+    with torch.no_grad():
+        for p in v10.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    v11 = FL.build_model("v11")
+    load_init(v11, v10.state_dict())
+    mine = v11.state_dict()
+    assert all(torch.equal(mine[k], v) for k, v in v10.state_dict().items())
+
+
 def test_local_weight_adds_the_mean_error_over_local_pixels():
     from glimpse_train.flow_train import epe_loss
 
