@@ -419,7 +419,7 @@ def validation_pairs(pool: FacePool, n: int = 200, seed: int = 777):
 # ---------------------------------------------------------------- network
 CORR_RADIUS = 2            # v1 and v2's coarse correlation at stride 4: +-2 cells = +-8 crop px
 CORR_CHANNELS = 16         # v2: the stride-4 features are projected to 16 channels for the correlation
-ARCHS = ("v1", "v2", "v3", "v4", "v6", "v7", "v7c", "v8", "v8s", "v9", "v10", "v11", "v11c")
+ARCHS = ("v1", "v2", "v3", "v4", "v6", "v7", "v7c", "v8", "v8s", "v9", "v10", "v11", "v11c", "v12")
 # v7: v6 whose Lucas-Kanade steps pull the flow towards its local mean (combined local-global),
 # with this many Jacobi sweeps per step at 16, 32, 64 and full resolution; v7c only at the
 # coarse levels (session 12's two candidates, reports/flow_v7_preregistration.md)
@@ -427,9 +427,9 @@ SMOOTH_ITERS = {"v7": (4, 4, 4, 1), "v7c": (6, 6, 6, 0)}
 # v8 and v8s (session 14): v6 plus a learned correction at full resolution after its last step,
 # this many channels, one residual block per dilation (reports/flow_v8_preregistration.md)
 FULL_CORRECTION = {"v8": (16, (1, 3, 9)), "v8s": (16, (1, 4))}
-for _arch in ("v9", "v10", "v11", "v11c"):   # v8s's network, trained otherwise
+for _arch in ("v9", "v10", "v11", "v11c", "v12"):   # v8s's network, trained otherwise
     FULL_CORRECTION[_arch] = FULL_CORRECTION["v8s"]
-ARCH = "v10"               # the architecture trained and exported by default (the shipped one)
+ARCH = "v11"               # the architecture trained and exported by default (the shipped one)
 
 
 def _blocks():
@@ -511,7 +511,7 @@ def build_model(arch: str = ARCH):
     if arch == "v3":
         return build_model_v3()
     v4 = dict(full_windows=(2.5, 1.5), input_blur=False)
-    v6 = dict(v4, antialias=True)   # v7, v7c and v8 to v11c are v6 with one more part
+    v6 = dict(v4, antialias=True)   # v7, v7c and v8 to v12 are v6 with one more part
     if arch == "v4":
         return build_model_v3(**v4)
     if arch == "v6":

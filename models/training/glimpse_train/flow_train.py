@@ -12,7 +12,8 @@ wd 1e-4, one-cycle (5 % warm-up, cosine), batch 16; v1 2,500 steps, v2 5,000 ste
 steps (seed 5) with the gradient norm clipped at 5; v4 as v3 with 30 % of the pairs undegraded;
 v6 (seed 11) as v4 with bumps on the forehead too; v7, v7c, v8 and v8s (sessions 12, 14) v6's
 recipe; v9 plus vertical brow bumps; v10 (session 15) v8s's network and recipe for 8,000 steps;
-v11 and v11c (session 16) continue v10's training (`init_from`), v11 with brow actions.
+v11 and v11c (session 16) continue v10's training (`init_from`), v11 with brow actions; v12
+continues v11's with blinks.
 `--blink-fraction` closes both upper eyelids in a share of the pairs (the covered eye is left out
 of the loss). The last step is kept (no selection on held-out data).
 """
@@ -65,6 +66,9 @@ RECIPES["v10"] = dict(RECIPES["v6"], steps=8000)
 # brows down and together), v11c the control without (reports/flow_v11_preregistration.md)
 RECIPES["v11c"] = dict(RECIPES["v6"], steps=2000, lr=5e-4, seed=12, init_from="v10")
 RECIPES["v11"] = dict(RECIPES["v11c"], brow_actions=0.5)
+# v12 (session 16): v11 trained 2,000 steps more with 20 % blink pairs (seed 13), against the
+# blink's spill into the brows that the spotter takes for a brow action (reports/flow_v12_preregistration.md)
+RECIPES["v12"] = dict(RECIPES["v11"], seed=13, init_from="v11", blink_fraction=0.2)
 LOCAL_PX = 0.2   # expression motion counted as local (as flow_eval's "local" pixels)
 
 
