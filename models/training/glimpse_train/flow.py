@@ -429,7 +429,7 @@ SMOOTH_ITERS = {"v7": (4, 4, 4, 1), "v7c": (6, 6, 6, 0)}
 FULL_CORRECTION = {"v8": (16, (1, 3, 9)), "v8s": (16, (1, 4))}
 for _arch in ("v9", "v10", "v11", "v11c", "v12"):   # v8s's network, trained otherwise
     FULL_CORRECTION[_arch] = FULL_CORRECTION["v8s"]
-ARCH = "v11"               # the architecture trained and exported by default (the shipped one)
+ARCH = "v12"               # the architecture trained and exported by default (the shipped one)
 
 
 def _blocks():
