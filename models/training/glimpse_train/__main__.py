@@ -17,6 +17,7 @@
   flow-eval        EPE and time per pair on the held-out pairs: ours, DIS, Farneback, Dual TV-L1
   flow-time        the flow model(s) alone through onnxruntime, 1 and 2 threads (no data needed)
   flow-synth-eval  EPE of flow model(s) on the synthetic pairs `glimpse eval flow --save-pairs` wrote
+  flow-step-variants  diagnostic: the second full-resolution step's window and damping changed, untrained
 """
 import sys
 
@@ -26,7 +27,8 @@ COMMANDS = {"eval-reference": "eval_reference", "loso": "loso", "eval": "eval", 
             "landmarks-export": "landmarks_export", "landmarks-eval": "landmarks_eval",
             "landmarks-jitter": "landmarks_jitter",
             "flow-train": "flow_train", "flow-export": "flow_export", "flow-eval": "flow_eval",
-            "flow-time": "flow_time", "flow-synth-eval": "flow_synth_eval"}
+            "flow-time": "flow_time", "flow-synth-eval": "flow_synth_eval",
+            "flow-step-variants": "flow_step_variants"}
 
 
 def main():

@@ -397,11 +397,12 @@ def make_pair(src: np.ndarray, to_crop: np.ndarray, rng: np.random.Generator, fi
     return a, b, flow, local
 
 
-def fixed_pairs(pool: FacePool, faces: np.ndarray, n: int, seed: int):
+def fixed_pairs(pool: FacePool, faces: np.ndarray, n: int, seed: int, degraded: bool = True):
     """n pairs from the faces `faces` (indices into the pool) picked by `seed`, pair i made with
-    the generator seeded by (seed, i): the same pairs for every method and every run."""
+    the generator seeded by (seed, i): the same pairs for every method and every run.
+    `degraded=False`: the same fields without the webcam degradation (as the clean training pairs)."""
     pick = np.random.default_rng(seed).choice(faces, n, replace=len(faces) < n)
-    return [(pool.ids[j],) + make_pair(pool.images[j], pool.to_crop[j], np.random.default_rng([seed, i]))
+    return [(pool.ids[j],) + make_pair(pool.images[j], pool.to_crop[j], np.random.default_rng([seed, i]), degraded=degraded)
             for i, j in enumerate(pick)]
 
 
@@ -410,10 +411,10 @@ def held_out_pairs(pool: FacePool, n: int = 400, seed: int = 123):
     return fixed_pairs(pool, np.flatnonzero(pool.held_out), n, seed)
 
 
-def validation_pairs(pool: FacePool, n: int = 200, seed: int = 777):
+def validation_pairs(pool: FacePool, n: int = 200, seed: int = 777, degraded: bool = True):
     """Pairs from *training* faces (seeded by a seed training never uses for pairs): for choosing
     between recipes without touching the held-out faces."""
-    return fixed_pairs(pool, np.flatnonzero(~pool.held_out), n, seed)
+    return fixed_pairs(pool, np.flatnonzero(~pool.held_out), n, seed, degraded)
 
 
 # ---------------------------------------------------------------- network

@@ -219,6 +219,28 @@ def test_a_continued_training_starts_from_every_weight_it_continues():
     assert all(torch.equal(mine[k], v) for k, v in v10.state_dict().items())
 
 
+def test_step_variants_change_only_the_second_full_resolution_step():
+    from glimpse_train.flow_step_variants import VARIANTS, variant
+
+    torch.manual_seed(0)
+    base = FL.build_model("v12")
+    with torch.no_grad():
+        for p in base.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    for name in VARIANTS:
+        model = FL.build_model("v12")
+        model.load_state_dict(base.state_dict())
+        changed = {k for k, v in variant(model, name).state_dict().items() if not torch.equal(v, base.state_dict()[k])}
+        step, first = model.full_more[0], model.full
+        expect = {"as trained": set(), "first step's window": {"full_more.0.wx", "full_more.0.wy"},
+                  "first step's damping": {"full_more.0.log_lam"}}.get(name, {"full_more.0.wx", "full_more.0.wy", "full_more.0.log_lam"})
+        assert changed == expect, name
+        if "full_more.0.wx" in expect:
+            assert torch.equal(step.wx, first.wx[:, :, :, 3:14]) and torch.equal(step.wy, first.wy[:, :, 3:14, :])
+        if "full_more.0.log_lam" in expect:
+            assert torch.equal(step.log_lam, first.log_lam)
+
+
 def test_local_weight_adds_the_mean_error_over_local_pixels():
     from glimpse_train.flow_train import epe_loss
 
