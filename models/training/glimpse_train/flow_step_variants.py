@@ -20,7 +20,7 @@ import numpy as np
 from .export import ort_session
 from .flow import ARCH, ARCHS, build_model, build_pool, epe, validation_pairs
 from .flow_eval import run_ours
-from .flow_train import checkpoint_name, recipe_seed
+from .flow_train import checkpoint_name, copy_window, recipe_seed
 from .landmarks import CACHE
 
 VARIANTS = ("as trained", "first step's window", "first step's damping", "both")
@@ -33,10 +33,7 @@ def variant(model, name: str):
     step, first = model.full_more[0], model.full
     with torch.no_grad():
         if name in ("first step's window", "both"):
-            n, m = step.wx.shape[3], first.wx.shape[3]
-            cut = slice((m - n) // 2, (m - n) // 2 + n)
-            step.wx.copy_(first.wx[:, :, :, cut])
-            step.wy.copy_(first.wy[:, :, cut, :])
+            copy_window(step, first)
         if name in ("first step's damping", "both"):
             step.log_lam.copy_(first.log_lam)
     return model

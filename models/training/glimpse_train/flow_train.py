@@ -110,11 +110,19 @@ def load_init(model, state: dict) -> None:
             if f"full_more.{i}.wx" not in missing:
                 continue
             step.log_lam.copy_(model.full.log_lam)
-            for name in ("wx", "wy"):
-                mine, theirs = getattr(step, name), getattr(model.full, name)
-                n, m = max(mine.shape[2:]), max(theirs.shape[2:])
-                cut = slice((m - n) // 2, (m - n) // 2 + n)
-                mine.copy_(theirs[:, :, :, cut] if name == "wx" else theirs[:, :, cut, :])
+            copy_window(step, model.full)
+
+
+def copy_window(step, source) -> None:
+    """Give a Lucas-Kanade step `source`'s window (its centre taps where `step`'s is narrower)."""
+    import torch
+
+    with torch.no_grad():
+        for name in ("wx", "wy"):
+            mine, theirs = getattr(step, name), getattr(source, name)
+            n, m = max(mine.shape[2:]), max(theirs.shape[2:])
+            cut = slice((m - n) // 2, (m - n) // 2 + n)
+            mine.copy_(theirs[:, :, :, cut] if name == "wx" else theirs[:, :, cut, :])
 
 
 def batch(pool, train_idx, rng, n, sigma_px=SIGMA_PX, clean_fraction=0.0, blink_fraction=0.0, forehead=False,
