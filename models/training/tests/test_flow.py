@@ -184,14 +184,21 @@ def test_v3_returns_its_four_intermediate_estimates_when_training():
     assert out.shape == (2, 2, FL.SIZE, FL.SIZE) and [e.shape for e in estimates] == [out.shape] * 4
 
 
+def perturbed(arch: str):
+    """`arch`'s network with every weight moved off its initialisation (seeded), so that copies
+    and overwrites show."""
+    torch.manual_seed(0)
+    model = FL.build_model(arch)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    return model
+
+
 def test_v3_weights_start_v4_with_the_extra_step_a_copy_of_the_full_resolution_one():
     from glimpse_train.flow_train import load_init
 
-    torch.manual_seed(0)
-    v3 = FL.build_model("v3")
-    with torch.no_grad():
-        for p in v3.parameters():
-            p.add_(torch.randn_like(p) * 0.1)
+    v3 = perturbed("v3")
     v4 = FL.build_model("v4")
     load_init(v4, v3.state_dict())
     full, extra = v4.full, v4.full_more[0]
@@ -208,11 +215,7 @@ def test_a_continued_training_starts_from_every_weight_it_continues():
     (session 16's first v11 runs had them replaced by copies of the first step's)."""
     from glimpse_train.flow_train import load_init
 
-    torch.manual_seed(0)
-    v10 = FL.build_model("v10")
-    with torch.no_grad():
-        for p in v10.parameters():
-            p.add_(torch.randn_like(p) * 0.1)
+    v10 = perturbed("v10")
     v11 = FL.build_model("v11")
     load_init(v11, v10.state_dict())
     mine = v11.state_dict()
@@ -222,11 +225,7 @@ def test_a_continued_training_starts_from_every_weight_it_continues():
 def test_step_variants_change_only_the_second_full_resolution_step():
     from glimpse_train.flow_step_variants import VARIANTS, variant
 
-    torch.manual_seed(0)
-    base = FL.build_model("v12")
-    with torch.no_grad():
-        for p in base.parameters():
-            p.add_(torch.randn_like(p) * 0.1)
+    base = perturbed("v12")
     for name in VARIANTS:
         model = FL.build_model("v12")
         model.load_state_dict(base.state_dict())
