@@ -8,7 +8,8 @@ refinement (as `--flow onnx-vr`), `--classical` DIS with the pipeline's settings
 Python OpenCV wheel, whose DIS differs a little from the Rust side's Debian OpenCV). `--rows`
 also splits the local-motion error by bands of crop rows into its parts along and across the
 true motion (session 14: at the brows the model's error is mostly across it, the aperture
-problem).
+problem) and into its horizontal and vertical parts (session 16: at the brows mostly horizontal,
+the true horizontal motion only partly given back).
 """
 from __future__ import annotations
 
@@ -62,8 +63,10 @@ ROW_BANDS = ((0, 8), (8, 16), (16, 32), (32, 48), (48, 128))   # hair edge, frin
 
 def row_bands(pred: np.ndarray, pairs: dict, bands=ROW_BANDS) -> list:
     """Per band of crop rows, over the micro pairs' local pixels: the share of those pixels, the
-    EPE, the mean error along the true motion (+ = too much; `along_mean`) and the RMS of the
-    error along and across it."""
+    EPE, the mean error along the true motion (+ = too much; `along_mean`), the RMS of the
+    error along and across it, the RMS of its horizontal and vertical parts, and `u_gain`: how
+    much of the true horizontal motion the flow gives back (the least-squares weight of true u
+    in predicted u, beside true v and a constant; session 16: at the brows the model's is low)."""
     truth = pairs["truth"]
     e = pred - truth
     size = np.sqrt((truth ** 2).sum(1))
@@ -80,9 +83,13 @@ def row_bands(pred: np.ndarray, pairs: dict, bands=ROW_BANDS) -> list:
         m[:, r1:] = False
         if not m.any():
             continue
+        design = np.stack([truth[:, 0][m], truth[:, 1][m], np.ones(int(m.sum()))], 1)
+        u_gain = float(np.linalg.lstsq(design, pred[:, 0][m], rcond=None)[0][0])
         rows.append({"rows": f"{r0}-{r1 - 1}", "share": float(m.sum() / local.sum()), "epe": float(epe[m].mean()),
                      "along_mean": float(along[m].mean()), "along_rms": float(np.sqrt((along[m] ** 2).mean())),
-                     "across_rms": float(np.sqrt((across[m] ** 2).mean()))})
+                     "across_rms": float(np.sqrt((across[m] ** 2).mean())),
+                     "u_rms": float(np.sqrt((e[:, 0][m] ** 2).mean())), "v_rms": float(np.sqrt((e[:, 1][m] ** 2).mean())),
+                     "u_gain": u_gain})
     return rows
 
 
@@ -126,12 +133,13 @@ def main(argv=None):
     for label, r in rows.items():
         print(f"{label} | {r['epe_all']:.4f} | {r['epe_local']:.4f} | {r['epe_neutral']:.4f}")
     if a.rows:
-        print("\nlocal motion by crop rows: EPE, error along the true motion (mean, RMS), across it (RMS)")
-        print("method | rows | share | EPE | along mean | along RMS | across RMS")
+        print("\nlocal motion by crop rows: EPE, error along the true motion (mean, RMS), across it (RMS), "
+              "its horizontal and vertical parts (RMS), the share of the true horizontal motion given back")
+        print("method | rows | share | EPE | along mean | along RMS | across RMS | u RMS | v RMS | u gain")
         for label, flow in flows.items():
             for b in row_bands(flow, pairs):
                 print(f"{label} | {b['rows']} | {b['share']:.2f} | {b['epe']:.4f} | {b['along_mean']:+.4f} | "
-                      f"{b['along_rms']:.4f} | {b['across_rms']:.4f}")
+                      f"{b['along_rms']:.4f} | {b['across_rms']:.4f} | {b['u_rms']:.4f} | {b['v_rms']:.4f} | {b['u_gain']:.2f}")
     return 0
 
 

@@ -533,6 +533,20 @@ def test_row_bands_split_the_error_along_and_across_the_true_motion():
     assert abs(bottom["along_mean"] - 0.1) < 1e-6 and abs(bottom["across_rms"]) < 1e-6
 
 
+def test_row_bands_measure_how_much_horizontal_motion_is_given_back():
+    from glimpse_train.flow_synth_eval import row_bands
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(0, 0.5, (3, 2, 16, 16)).astype(np.float32)
+    pred = truth.copy()
+    pred[:, 0] *= 0.6                                    # 60 % of the horizontal motion
+    pairs = {"truth": truth, "local": np.ones((3, 16, 16), np.float32), "micro": np.ones(3, bool),
+             "meta": {"local_px": 0.0}}
+    (band,) = row_bands(pred, pairs, bands=((0, 16),))
+    assert abs(band["u_gain"] - 0.6) < 1e-4 and band["v_rms"] < 1e-6
+    assert abs(band["u_rms"] - np.sqrt(((0.4 * truth[:, 0]) ** 2).mean())) < 1e-5
+
+
 def test_a_non_finite_step_is_skipped_and_a_finite_one_taken():
     from glimpse_train.flow_train import update
 
