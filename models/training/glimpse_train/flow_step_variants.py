@@ -52,6 +52,16 @@ def pair_scores(path, pairs) -> tuple[float, float]:
     return float(np.mean(every)), float(np.mean(local))
 
 
+MOTION_BINS = ((0.2, 0.5), (0.5, 1.0), (1.0, 3.0))   # expression motion, crop px
+
+
+def by_motion(flow: np.ndarray, pairs: dict) -> list[float]:
+    """EPE pooled over the micro pairs' pixels in each bin of expression motion (`MOTION_BINS`)."""
+    e = np.sqrt(((flow - pairs["truth"]) ** 2).sum(1))
+    micro = pairs["micro"][:, None, None] & ~np.isnan(e)
+    return [float(e[micro & (pairs["local"] >= lo) & (pairs["local"] < hi)].mean()) for lo, hi in MOTION_BINS]
+
+
 def main(argv=None):
     import torch
 
@@ -74,7 +84,8 @@ def main(argv=None):
     dev = load_pairs(a.pairs) if a.pairs else None
     print(f"{a.arch} ({weights}); validation faces, {a.validation_pairs} pairs each; EPE in crop px")
     print("second full-resolution step | degraded all | degraded local | clean all | clean local"
-          + (" | dev synthetic all | dev local | dev neutral" if dev else ""))
+          + (" | dev synthetic all | dev local | dev neutral | dev local " + " | ".join(f"{lo}-{hi} px" for lo, hi in MOTION_BINS)
+             if dev else ""))
     with tempfile.TemporaryDirectory() as tmp:
         for name in VARIANTS:
             model = build_model(a.arch)
@@ -83,8 +94,10 @@ def main(argv=None):
             export_flow(variant(model, name), str(path))
             cells = [f"{v:.4f}" for key in sets for v in pair_scores(path, sets[key])]
             if dev:
-                s = scores(run_model(path, dev["x"]), dev)
+                flow = run_model(path, dev["x"])
+                s = scores(flow, dev)
                 cells += [f"{s['epe_all']:.4f}", f"{s['epe_local']:.4f}", f"{s['epe_neutral']:.4f}"]
+                cells += [f"{v:.4f}" for v in by_motion(flow, dev)]
             print(f"{name} | " + " | ".join(cells), flush=True)
     return 0
 

@@ -240,6 +240,16 @@ def test_step_variants_change_only_the_second_full_resolution_step():
             assert torch.equal(step.log_lam, first.log_lam)
 
 
+def test_step_variants_pool_the_error_by_expression_motion():
+    from glimpse_train.flow_step_variants import by_motion
+
+    truth = np.zeros((2, 2, 4, 4), np.float32)
+    local = np.array([[0.3] * 4, [0.7] * 4, [2.0] * 4, [0.0] * 4], np.float32)[None].repeat(2, 0)
+    pred = truth + np.array([0.1, 0.0], np.float32)[None, :, None, None]   # 0.1 px off everywhere
+    pairs = {"truth": truth, "local": local, "micro": np.array([True, False])}
+    assert np.allclose(by_motion(pred, pairs), [0.1, 0.1, 0.1])
+
+
 def test_local_weight_adds_the_mean_error_over_local_pixels():
     from glimpse_train.flow_train import epe_loss
 
