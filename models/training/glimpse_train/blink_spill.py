@@ -14,10 +14,11 @@ import csv
 import statistics
 from pathlib import Path
 
-MARGIN_FRAMES = 5
+MARGIN_FRAMES = 5   # frames kept clear of every true event
+EYE_PX = 0.5        # both eye regions move more than this: a blink frame
 
 
-def spill(work: Path, eye_px: float = 0.5) -> dict:
+def spill(work: Path, eye_px: float = EYE_PX) -> dict:
     """Brow motion in the blink frames of every synthetic seed analysed in `work`."""
     brow, ratio = [], []
     truths = sorted(work.glob("synth_*_truth.csv"))
@@ -51,7 +52,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--work", action="append", required=True, help="a `glimpse eval spotting --work` folder (repeatable)")
     ap.add_argument("--label", action="append", default=None, help="one per --work")
-    ap.add_argument("--eye-px", type=float, default=0.5)
+    ap.add_argument("--eye-px", type=float, default=EYE_PX)
     a = ap.parse_args(argv)
     labels = a.label or a.work
     if len(labels) != len(a.work):

@@ -20,7 +20,7 @@ import numpy as np
 from .export import ort_session
 from .flow import ARCH, ARCHS, build_model, build_pool, epe, validation_pairs
 from .flow_eval import run_ours
-from .flow_train import checkpoint_name, copy_window, recipe_seed
+from .flow_train import LOCAL_PX, checkpoint_name, copy_window, recipe_seed
 from .landmarks import CACHE
 
 VARIANTS = ("as trained", "first step's window", "first step's damping", "both")
@@ -40,13 +40,13 @@ def variant(model, name: str):
 
 
 def pair_scores(path, pairs) -> tuple[float, float]:
-    """Mean EPE over all pixels and over the local-motion pixels (>= 0.2 px), as flow-eval's."""
+    """Mean EPE over all pixels and over the local-motion pixels (>= `LOCAL_PX`), as flow-eval's."""
     session = ort_session(str(path), 1)
     every, local = [], []
     for _, a, b, flow, loc in pairs:
         pred = run_ours(session, a, b)
         every.append(epe(pred, flow))
-        mask = np.sqrt((loc ** 2).sum(0)) >= 0.2
+        mask = np.sqrt((loc ** 2).sum(0)) >= LOCAL_PX
         if mask.any():
             local.append(epe(pred, flow, mask))
     return float(np.mean(every)), float(np.mean(local))
