@@ -420,7 +420,7 @@ def validation_pairs(pool: FacePool, n: int = 200, seed: int = 777, degraded: bo
 # ---------------------------------------------------------------- network
 CORR_RADIUS = 2            # v1 and v2's coarse correlation at stride 4: +-2 cells = +-8 crop px
 CORR_CHANNELS = 16         # v2: the stride-4 features are projected to 16 channels for the correlation
-ARCHS = ("v1", "v2", "v3", "v4", "v6", "v7", "v7c", "v8", "v8s", "v9", "v10", "v11", "v11c", "v12")
+ARCHS = ("v1", "v2", "v3", "v4", "v6", "v7", "v7c", "v8", "v8s", "v9", "v10", "v11", "v11c", "v12", "v13")
 # v7: v6 whose Lucas-Kanade steps pull the flow towards its local mean (combined local-global),
 # with this many Jacobi sweeps per step at 16, 32, 64 and full resolution; v7c only at the
 # coarse levels (session 12's two candidates, reports/flow_v7_preregistration.md)
@@ -428,8 +428,11 @@ SMOOTH_ITERS = {"v7": (4, 4, 4, 1), "v7c": (6, 6, 6, 0)}
 # v8 and v8s (session 14): v6 plus a learned correction at full resolution after its last step,
 # this many channels, one residual block per dilation (reports/flow_v8_preregistration.md)
 FULL_CORRECTION = {"v8": (16, (1, 3, 9)), "v8s": (16, (1, 4))}
-for _arch in ("v9", "v10", "v11", "v11c", "v12"):   # v8s's network, trained otherwise
+for _arch in ("v9", "v10", "v11", "v11c", "v12", "v13"):   # v8s's network, trained otherwise (v13: one part more)
     FULL_CORRECTION[_arch] = FULL_CORRECTION["v8s"]
+# v13 (session 17): the second full-resolution step gated by the residual it starts from
+# (`GatedLucasKanadeStep`; reports/flow_v13_preregistration.md)
+GATED_SECOND_STEP = ("v13",)
 ARCH = "v12"               # the architecture trained and exported by default (the shipped one)
 
 
@@ -520,7 +523,7 @@ def build_model(arch: str = ARCH):
     if arch in SMOOTH_ITERS:
         return build_model_v3(**v6, smooth_iters=SMOOTH_ITERS[arch])
     if arch in FULL_CORRECTION:
-        return build_model_v3(**v6, full_correction=FULL_CORRECTION[arch])
+        return build_model_v3(**v6, full_correction=FULL_CORRECTION[arch], gated_second=arch in GATED_SECOND_STEP)
     raise ValueError(f"unknown flow architecture {arch!r} (one of {ARCHS})")
 
 
@@ -687,7 +690,7 @@ def binomial_blur(x):
 
 def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, full_windows=(2.5,),
                    input_blur: bool = True, antialias: bool = False, smooth_iters=(0, 0, 0, 0),
-                   full_correction=(0, ())):
+                   full_correction=(0, ()), gated_second: bool = False):
     """v3: Lucas-Kanade steps unrolled over a pyramid, with learned windows, and a learned
     correction. v4 is the same network with no fixed input blur and two full-resolution steps
     (initial windows 2.5 and 1.5); v6 is v4 whose pyramid blurs ([1,2,1]/4) before each 2x2
@@ -758,19 +761,31 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), torch.softmax(self.wx, 3), groups=5)
             return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), torch.softmax(self.wy, 2), groups=5)
 
-        def forward(self, a, b, flow):
+        def products(self, a, b, flow):
+            """B warped by the flow, the residual B warped - A, and the five products."""
             bw = warp_image(b, flow)
             gx, gy = central_differences((a + bw) * 0.5)
             it = bw - a
-            s = self.window(torch.cat([gx * gx, gx * gy, gy * gy, gx * it, gy * it], 1))
+            return bw, it, torch.cat([gx * gx, gx * gy, gy * gy, gx * it, gy * it], 1)
+
+        def update(self, s):
+            """The clamped update that solves the windowed system `s` with this step's damping."""
             lam = self.log_lam.exp() + 1e-3
             jxx, jxy, jyy = s[:, 0:1] + lam, s[:, 1:2], s[:, 2:3] + lam
             bx, by = s[:, 3:4], s[:, 4:5]
+            inv = 1.0 / (jxx * jyy - jxy * jxy)
+            du = -(jyy * bx - jxy * by) * inv
+            dv = -(jxx * by - jxy * bx) * inv
+            return torch.cat([du, dv], 1).clamp(-self.max_step, self.max_step)
+
+        def forward(self, a, b, flow):
+            bw, _, products = self.products(a, b, flow)
+            s = self.window(products)
             if not self.smooth_iters:
-                inv = 1.0 / (jxx * jyy - jxy * jxy)
-                du = -(jyy * bx - jxy * by) * inv
-                dv = -(jxx * by - jxy * bx) * inv
-                return flow + torch.cat([du, dv], 1).clamp(-self.max_step, self.max_step), bw
+                return flow + self.update(s), bw
+            lam = self.log_lam.exp() + 1e-3
+            jxx, jxy, jyy = s[:, 0:1] + lam, s[:, 1:2], s[:, 2:3] + lam
+            bx, by = s[:, 3:4], s[:, 4:5]
             # (J + lam + mu) d = -b + mu (mean(flow + d) - flow) by Jacobi sweeps, or for the
             # total flow w = flow + d: (J + lam + mu) w = r + mu mean(w), r = (J + lam) flow - b.
             # Per pixel w = P q + Q swap(q) with P = (jyy, jxx) / det, Q = -jxy / det, the few
@@ -786,6 +801,58 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
                 rhs = r + mu * F.avg_pool2d(F.pad(w, (1, 1, 1, 1), mode="replicate"), 3, 1)
                 w = p * rhs + q * rhs.flip(1)
             return flow + (w - flow).clamp(-self.max_step, self.max_step), bw
+
+    class GatedLucasKanadeStep(LucasKanadeStep):
+        """v13's second full-resolution step: this step's own (narrow, damped) solution and a
+        `wide` one (its own window and damping, which start as the first full-resolution step's)
+        from the same five products, mixed per pixel by a learned gate. Session 16 measured the
+        trade: v12's heavy damping keeps still skin still but gives back only part of small
+        expression motion, the first step's window and damping the reverse. The gate reads the
+        evidence of motion left: the residual B warped - A (squared, over a 5x5 box) and the
+        wide window's texture (the structure tensor's trace), each against its mean over the
+        crop so that a noisy crop (noise raises the residual everywhere) does not open it
+        everywhere: gate = sigmoid(a log(r / mean r) + b log(t / mean t) + c). Both solutions
+        are solved as one batch of two (ONNX Runtime's time here goes by the node count)."""
+
+        RESIDUAL_BOX = 5
+
+        def __init__(self, size: int, sigma: float, wide_sigma: float):
+            super().__init__(size, sigma)
+            self.wide = LucasKanadeStep(size, wide_sigma)
+            # starts as session 16's check: the wide solution where the residual is over twice
+            # its mean (sigmoid(2 log(r / 2 mean r))); texture not read until trained
+            self.gate_residual = nn.Parameter(torch.tensor(2.0))
+            self.gate_texture = nn.Parameter(torch.tensor(0.0))
+            self.gate_bias = nn.Parameter(torch.tensor(-2.0 * math.log(2.0)))
+
+        def both_windows(self, products):
+            """[N,5,H,W] -> [N,2,5,H,W]: the products under this step's window and the wide one's."""
+            if self.bands is not None and self.wide.bands is not None and not self.training:
+                rows = torch.stack([self.bands[0], self.wide.bands[0]])          # [2,5,n,n]
+                columns = torch.stack([self.bands[1], self.wide.bands[1]])
+                return torch.matmul(columns, torch.matmul(products.unsqueeze(1), rows))
+            return torch.stack([self.window(products), self.wide.window(products)], 1)
+
+        def gate(self, it, trace):
+            eps = 1e-6
+            r = F.avg_pool2d(F.pad(it * it, (2, 2, 2, 2), mode="replicate"), self.RESIDUAL_BOX, 1) + eps
+            t = trace + eps
+            z = (self.gate_residual * (r.log() - r.mean((2, 3), keepdim=True).log())
+                 + self.gate_texture * (t.log() - t.mean((2, 3), keepdim=True).log()) + self.gate_bias)
+            return torch.sigmoid(z)
+
+        def forward(self, a, b, flow):
+            bw, it, products = self.products(a, b, flow)
+            s = self.both_windows(products)                                      # [N,2,5,H,W]
+            lam = (torch.stack([self.log_lam, self.wide.log_lam]).exp() + 1e-3).view(1, 2, 1, 1)
+            jxx, jxy, jyy = s[:, :, 0] + lam, s[:, :, 1], s[:, :, 2] + lam      # [N,2,H,W]: narrow, wide
+            bx, by = s[:, :, 3], s[:, :, 4]
+            inv = 1.0 / (jxx * jyy - jxy * jxy)
+            du = (-(jyy * bx - jxy * by) * inv).clamp(-self.max_step, self.max_step)
+            dv = (-(jxx * by - jxy * bx) * inv).clamp(-self.max_step, self.max_step)
+            g = self.gate(it, s[:, 1:2, 0] + s[:, 1:2, 2])
+            d = torch.cat([du[:, 0:1] + g * (du[:, 1:2] - du[:, 0:1]), dv[:, 0:1] + g * (dv[:, 1:2] - dv[:, 0:1])], 1)
+            return flow + d, bw
 
     class FlowNet3(nn.Module):
         """Per-crop standardisation and (v3) a light blur (sigma 1); a 4-level average pyramid
@@ -803,6 +870,8 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             self.ref_in, self.ref, self.head = correction_layers(fine, (1, 2, 4, 1))
             self.full = LucasKanadeStep(SIZE, full_windows[0], smooth_iters[3])
             self.full_more = nn.ModuleList([LucasKanadeStep(SIZE, w, smooth_iters[3]) for w in full_windows[1:]])
+            if gated_second:   # v13
+                self.full_more[0] = GatedLucasKanadeStep(SIZE, full_windows[1], full_windows[0])
             # v8: a second learned correction, at full resolution after the last step. At the
             # brows the Lucas-Kanade windows see one edge direction and move the flow along its
             # normal only (the aperture problem): horizontal error where the brows move up.

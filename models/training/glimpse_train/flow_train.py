@@ -13,7 +13,7 @@ steps (seed 5) with the gradient norm clipped at 5; v4 as v3 with 30 % of the pa
 v6 (seed 11) as v4 with bumps on the forehead too; v7, v7c, v8 and v8s (sessions 12, 14) v6's
 recipe; v9 plus vertical brow bumps; v10 (session 15) v8s's network and recipe for 8,000 steps;
 v11 and v11c (session 16) continue v10's training (`init_from`), v11 with brow actions; v12
-continues v11's with blinks.
+continues v11's with blinks; v13 (session 17) continues v12's with a gated second full-resolution step.
 `--blink-fraction` closes both upper eyelids in a share of the pairs (the covered eye is left out
 of the loss). The last step is kept (no selection on held-out data).
 """
@@ -69,6 +69,10 @@ RECIPES["v11"] = dict(RECIPES["v11c"], brow_actions=0.5)
 # v12 (session 16): v11 trained 2,000 steps more with 20 % blink pairs (seed 13), against the
 # blink's spill into the brows that the spotter takes for a brow action (reports/flow_v12_preregistration.md)
 RECIPES["v12"] = dict(RECIPES["v11"], seed=13, init_from="v11", blink_fraction=0.2)
+# v13 (session 17): v12's network with its second full-resolution step gated between its own
+# solution and a wide, lightly damped one (`flow.GatedLucasKanadeStep`), trained on from v12's
+# weights for 2,000 steps on v12's recipe with fresh pairs (seed 14; reports/flow_v13_preregistration.md)
+RECIPES["v13"] = dict(RECIPES["v12"], seed=14, init_from="v12")
 LOCAL_PX = 0.2   # expression motion counted as local (as flow_eval's "local" pixels)
 
 
@@ -95,7 +99,7 @@ def epe_loss(pred, truth, local=None, local_weight: float = 0.0, valid=None):
 def load_init(model, state: dict) -> None:
     """Start `model` from `state`. v3 weights start v4 too: v4's extra full-resolution steps, which
     v3's weights lack, start as copies of v3's one (the centre taps of its window where theirs is
-    narrower). Steps that `state` has keep its weights (session 16: v11's first runs, which
+    narrower); so does v13's wide solution where v12's weights start it. Steps that `state` has keep its weights (session 16: v11's first runs, which
     continued v10, had its second step's window replaced by a copy of the first's)."""
     import torch
 
@@ -107,10 +111,11 @@ def load_init(model, state: dict) -> None:
         raise ValueError(f"weights do not fit {type(model).__name__}: missing {missing}, unexpected {unexpected}")
     with torch.no_grad():
         for i, step in enumerate(getattr(model, "full_more", [])):
-            if f"full_more.{i}.wx" not in missing:
-                continue
-            step.log_lam.copy_(model.full.log_lam)
-            copy_window(step, model.full)
+            # v13's gated step continuing v12: its wide solution starts as the first step's
+            for key, target in ((f"full_more.{i}", step), (f"full_more.{i}.wide", getattr(step, "wide", None))):
+                if target is not None and f"{key}.wx" in missing:
+                    target.log_lam.copy_(model.full.log_lam)
+                    copy_window(target, model.full)
 
 
 def copy_window(step, source) -> None:
