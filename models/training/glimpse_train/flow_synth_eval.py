@@ -1,4 +1,4 @@
-"""`python -m glimpse_train flow-synth-eval --pairs DIR [--model ../flow.onnx --label ours]... [--refine] [--classical] [--rows]`:
+"""`python -m glimpse_train flow-synth-eval --pairs DIR [--pairs DIR2 ...] [--model ../flow.onnx --label ours]... [--refine] [--classical] [--rows]`:
 end-point error of flow models on the synthetic face pairs that `glimpse eval flow --save-pairs DIR`
 wrote (the same pairs and the same scores as that command's table: EPE over every pixel, over the
 micro-expression pairs' pixels with >= 0.2 px of expression motion, and over the neutral pairs,
@@ -40,6 +40,28 @@ def load_pairs(folder) -> dict:
     return {"x": np.stack([previous, current], 1).astype(np.float32), "truth": read("truth.f32", "<f4", (n, 2, s, s)),
             "local": read("local.f32", "<f4", (n, s, s)), "micro": read("micro.u8", np.uint8, (n,)).astype(bool),
             "meta": meta}
+
+
+def seed_range(meta: dict) -> str:
+    seeds = meta.get("evaluation", {})
+    return f"{seeds.get('first_seed')}..{seeds.get('first_seed', 0) + seeds.get('seeds', 0) - 1}"
+
+
+def joined_pairs(folders) -> dict:
+    """Several `--save-pairs` folders as one set (session 17: development seeds 101-103 and
+    104-113 together), pooled over pixels as one folder is; they must share the crop side and
+    the local-motion threshold."""
+    sets = [load_pairs(f) for f in folders]
+    first = sets[0]["meta"]
+    for f, p in zip(folders, sets):
+        if (p["meta"]["side"], p["meta"]["local_px"]) != (first["side"], first["local_px"]):
+            raise ValueError(f"{f}: side/local_px {p['meta']['side']}/{p['meta']['local_px']}, "
+                             f"but {folders[0]} has {first['side']}/{first['local_px']}")
+    if len(sets) == 1:
+        return sets[0]
+    joined = {k: np.concatenate([p[k] for p in sets]) for k in ("x", "truth", "local", "micro")}
+    joined["meta"] = dict(first, pairs=len(joined["x"]), seed_ranges=[seed_range(p["meta"]) for p in sets])
+    return joined
 
 
 def local_pixels(pairs: dict, known: np.ndarray) -> np.ndarray:
@@ -104,7 +126,8 @@ def main(argv=None):
     from .flow import Classical
 
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--pairs", required=True, help="the folder `glimpse eval flow --save-pairs` wrote")
+    ap.add_argument("--pairs", required=True, action="append",
+                    help="the folder `glimpse eval flow --save-pairs` wrote (repeatable: the sets pooled as one)")
     ap.add_argument("--model", action="append", default=None, help="an ONNX flow model (repeatable; default ../flow.onnx)")
     ap.add_argument("--label", action="append", default=None)
     ap.add_argument("--refine", action="store_true", help="also each model followed by OpenCV's variational refinement")
@@ -116,7 +139,7 @@ def main(argv=None):
     if len(labels) != len(models):
         ap.error("give one --label per --model")
     cv2.setNumThreads(1)
-    pairs = load_pairs(a.pairs)
+    pairs = joined_pairs(a.pairs)
     classical = Classical()
     flows = {}
     for label, path in zip(labels, models):
@@ -126,9 +149,8 @@ def main(argv=None):
     if a.classical:
         flows["dis"] = np.stack([classical.run("dis", p[0], p[1]) for p in pairs["x"]])
     rows = {label: scores(flow, pairs) for label, flow in flows.items()}
-    seeds = pairs["meta"].get("evaluation", {})
-    print(f"pairs: {pairs['meta']['pairs']} ({int(pairs['micro'].sum())} micro) from seeds "
-          f"{seeds.get('first_seed')}..{seeds.get('first_seed', 0) + seeds.get('seeds', 0) - 1}; EPE in crop px")
+    seeds = ", ".join(pairs["meta"].get("seed_ranges", [seed_range(pairs["meta"])]))
+    print(f"pairs: {pairs['meta']['pairs']} ({int(pairs['micro'].sum())} micro) from seeds {seeds}; EPE in crop px")
     print("method | EPE all | EPE local | EPE neutral")
     for label, r in rows.items():
         print(f"{label} | {r['epe_all']:.4f} | {r['epe_local']:.4f} | {r['epe_neutral']:.4f}")

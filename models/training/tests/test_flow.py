@@ -222,6 +222,46 @@ def test_a_continued_training_starts_from_every_weight_it_continues():
     assert all(torch.equal(mine[k], v) for k, v in v10.state_dict().items())
 
 
+def test_v13_continues_v12_with_its_wide_solution_started_as_the_first_full_resolution_step():
+    from glimpse_train.flow_train import load_init
+
+    v12 = perturbed("v12")
+    v13 = FL.build_model("v13")
+    load_init(v13, v12.state_dict())
+    mine = v13.state_dict()
+    assert all(torch.equal(mine[k], v) for k, v in v12.state_dict().items())   # v12's own weights kept
+    wide = v13.full_more[0].wide
+    assert torch.equal(wide.wx, v12.full.wx) and torch.equal(wide.wy, v12.full.wy)
+    assert torch.equal(wide.log_lam, v12.full.log_lam)
+
+
+def test_gated_step_is_its_narrow_solution_when_closed_its_wide_one_when_open_and_exports_the_same():
+    """The gate mixes the two solutions of one set of products: shut (bias far below) it is the
+    plain Lucas-Kanade step with its own window and damping, open the step with the wide ones;
+    the export's batched band matrices compute what the training-time convolutions do."""
+    a, b, _ = shifted_pair(3)
+    s = FL.SIZE
+    a, b = (torch.from_numpy(v[:s, :s]).float()[None, None] / 64.0 for v in (a, b))
+    base = perturbed("v13")
+    gated = base.full_more[0]
+    narrow, wide = FL.build_model("v12").full_more[0], gated.wide
+    narrow.load_state_dict({k: v for k, v in gated.state_dict().items() if not k.startswith(("wide.", "gate_"))})
+    flow = torch.randn(1, 2, s, s) * 0.3
+    with torch.no_grad():
+        for bias, plain in ((-60.0, narrow), (60.0, wide)):
+            gated.gate_bias.fill_(bias)
+            got, want = gated(a, b, flow)[0], plain(a, b, flow)[0]
+            assert torch.allclose(got, want, atol=1e-5), bias
+        gated.gate_bias.fill_(0.0)
+        g = gated.gate(FL.warp_image(b, flow) - a, torch.ones_like(a))   # it varies with the residual
+        assert float(g.min()) < 0.25 and float(g.max()) > 0.75
+        trained = gated(a, b, flow)[0]
+        gated.eval()
+        for step in (gated, gated.wide):
+            step.freeze_windows()
+        assert torch.allclose(gated(a, b, flow)[0], trained, atol=1e-4)
+
+
 def test_step_variants_change_only_the_second_full_resolution_step():
     from glimpse_train.flow_step_variants import VARIANTS, variant
 
@@ -500,6 +540,37 @@ def test_synthetic_pairs_load_and_score_as_the_rust_side_pools_them(tmp_path):
     (tmp_path / "local.f32").write_bytes(b"\0" * 8)
     with pytest.raises(ValueError, match="local.f32"):
         load_pairs(tmp_path)
+
+
+def test_several_pair_folders_pool_as_one_and_must_agree_on_side_and_threshold(tmp_path):
+    import json
+
+    from glimpse_train.flow_synth_eval import joined_pairs, scores
+
+    s = 8
+    for k, (n, first) in enumerate([(2, 101), (3, 104)]):
+        folder = tmp_path / str(k)
+        folder.mkdir()
+        rng = np.random.default_rng(k)
+        for name, values in [("previous.u8", rng.integers(0, 256, (n, s, s), dtype=np.uint8)),
+                             ("current.u8", rng.integers(0, 256, (n, s, s), dtype=np.uint8)),
+                             ("truth.f32", rng.normal(0, 1, (n, 2, s, s)).astype("<f4")),
+                             ("local.f32", rng.uniform(0, 1, (n, s, s)).astype("<f4")),
+                             ("micro.u8", np.array([1, 0, 1][:n], np.uint8))]:
+            values.tofile(folder / name)
+        (folder / "pairs.json").write_text(json.dumps({"pairs": n, "side": s, "local_px": 0.2,
+                                                       "evaluation": {"first_seed": first, "seeds": n}}))
+    joined = joined_pairs([tmp_path / "0", tmp_path / "1"])
+    assert joined["x"].shape == (5, 2, s, s) and joined["micro"].tolist() == [True, False, True, False, True]
+    assert joined["meta"]["seed_ranges"] == ["101..102", "104..106"]
+    pred = np.zeros((5, 2, s, s), np.float32)
+    one = [joined_pairs([tmp_path / str(k)]) for k in (0, 1)]
+    e = [np.sqrt((p["truth"] ** 2).sum(1)) for p in one]     # pooled over pixels, not averaged per folder
+    assert abs(scores(pred, joined)["epe_all"] - np.concatenate([x.ravel() for x in e]).mean()) < 1e-5
+    meta = json.loads((tmp_path / "1" / "pairs.json").read_text())
+    (tmp_path / "1" / "pairs.json").write_text(json.dumps(dict(meta, local_px=0.5)))
+    with pytest.raises(ValueError, match="local_px"):
+        joined_pairs([tmp_path / "0", tmp_path / "1"])
 
 
 def test_v7_local_global_step_reaches_textureless_skin_and_is_lucas_kanade_without_the_pull():
