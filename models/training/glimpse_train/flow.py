@@ -420,7 +420,7 @@ def validation_pairs(pool: FacePool, n: int = 200, seed: int = 777, degraded: bo
 # ---------------------------------------------------------------- network
 CORR_RADIUS = 2            # v1 and v2's coarse correlation at stride 4: +-2 cells = +-8 crop px
 CORR_CHANNELS = 16         # v2: the stride-4 features are projected to 16 channels for the correlation
-ARCHS = ("v1", "v2", "v3", "v4", "v6", "v7", "v7c", "v8", "v8s", "v9", "v10", "v11", "v11c", "v12", "v13")
+ARCHS = ("v1", "v2", "v3", "v4", "v6", "v7", "v7c", "v8", "v8s", "v9", "v10", "v11", "v11c", "v12", "v13", "v14")
 # v7: v6 whose Lucas-Kanade steps pull the flow towards its local mean (combined local-global),
 # with this many Jacobi sweeps per step at 16, 32, 64 and full resolution; v7c only at the
 # coarse levels (session 12's two candidates, reports/flow_v7_preregistration.md)
@@ -428,11 +428,13 @@ SMOOTH_ITERS = {"v7": (4, 4, 4, 1), "v7c": (6, 6, 6, 0)}
 # v8 and v8s (session 14): v6 plus a learned correction at full resolution after its last step,
 # this many channels, one residual block per dilation (reports/flow_v8_preregistration.md)
 FULL_CORRECTION = {"v8": (16, (1, 3, 9)), "v8s": (16, (1, 4))}
-for _arch in ("v9", "v10", "v11", "v11c", "v12", "v13"):   # v8s's network, trained otherwise (v13: one part more)
+for _arch in ("v9", "v10", "v11", "v11c", "v12", "v13", "v14"):   # v8s's network, trained otherwise (v13, v14: one part more)
     FULL_CORRECTION[_arch] = FULL_CORRECTION["v8s"]
 # v13 (session 17): the second full-resolution step gated by the residual it starts from
-# (`GatedLucasKanadeStep`; reports/flow_v13_preregistration.md)
-GATED_SECOND_STEP = ("v13",)
+# (`GatedLucasKanadeStep`; reports/flow_v13_preregistration.md); v14 its gate also reading how
+# noisy the whole crop is (reports/flow_v14_preregistration.md)
+GATED_SECOND_STEP = ("v13", "v14")
+NOISE_AWARE_GATE = ("v14",)
 ARCH = "v12"               # the architecture trained and exported by default (the shipped one)
 
 
@@ -523,7 +525,8 @@ def build_model(arch: str = ARCH):
     if arch in SMOOTH_ITERS:
         return build_model_v3(**v6, smooth_iters=SMOOTH_ITERS[arch])
     if arch in FULL_CORRECTION:
-        return build_model_v3(**v6, full_correction=FULL_CORRECTION[arch], gated_second=arch in GATED_SECOND_STEP)
+        return build_model_v3(**v6, full_correction=FULL_CORRECTION[arch], gated_second=arch in GATED_SECOND_STEP,
+                              noise_aware_gate=arch in NOISE_AWARE_GATE)
     raise ValueError(f"unknown flow architecture {arch!r} (one of {ARCHS})")
 
 
@@ -690,7 +693,7 @@ def binomial_blur(x):
 
 def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, full_windows=(2.5,),
                    input_blur: bool = True, antialias: bool = False, smooth_iters=(0, 0, 0, 0),
-                   full_correction=(0, ()), gated_second: bool = False):
+                   full_correction=(0, ()), gated_second: bool = False, noise_aware_gate: bool = False):
     """v3: Lucas-Kanade steps unrolled over a pyramid, with learned windows, and a learned
     correction. v4 is the same network with no fixed input blur and two full-resolution steps
     (initial windows 2.5 and 1.5); v6 is v4 whose pyramid blurs ([1,2,1]/4) before each 2x2
@@ -812,11 +815,20 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
         wide window's texture (the structure tensor's trace), each against its mean over the
         crop so that a noisy crop (noise raises the residual everywhere) does not open it
         everywhere: gate = sigmoid(a log(r / mean r) + b log(t / mean t) + c). Both solutions
-        are solved as one batch of two (ONNX Runtime's time here goes by the node count)."""
+        are solved as one batch of two (ONNX Runtime's time here goes by the node count).
+
+        v14 (`noise_aware`): + d (log mean r - NOISE_REF). v13's gate, relative to the crop's
+        mean, could not tell a noisy crop (where the wide solution does harm) from a clean one
+        (where it helps); the crop's mean residual can."""
 
         RESIDUAL_BOX = 5
+        # log of the crop's mean boxed squared residual, between the medians of clean (-6.67)
+        # and degraded (-5.42) training pairs under v13's weights (150 each; the rendered
+        # synthetic crops: -7.44); d starts at -1.5: a degraded crop at its median shut by 1.0
+        # more than v13's gate, a rendered one opened by 2.0
+        NOISE_REF, NOISE_WEIGHT = -6.1, -1.5
 
-        def __init__(self, size: int, sigma: float, wide_sigma: float):
+        def __init__(self, size: int, sigma: float, wide_sigma: float, noise_aware: bool = False):
             super().__init__(size, sigma)
             self.wide = LucasKanadeStep(size, wide_sigma)
             # starts as session 16's check: the wide solution where the residual is over twice
@@ -824,6 +836,7 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             self.gate_residual = nn.Parameter(torch.tensor(2.0))
             self.gate_texture = nn.Parameter(torch.tensor(0.0))
             self.gate_bias = nn.Parameter(torch.tensor(-2.0 * math.log(2.0)))
+            self.gate_noise = nn.Parameter(torch.tensor(self.NOISE_WEIGHT)) if noise_aware else None
 
         def both_windows(self, products):
             """[N,5,H,W] -> [N,2,5,H,W]: the products under this step's window and the wide one's."""
@@ -837,8 +850,11 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             eps = 1e-6
             r = F.avg_pool2d(F.pad(it * it, (2, 2, 2, 2), mode="replicate"), self.RESIDUAL_BOX, 1) + eps
             t = trace + eps
-            z = (self.gate_residual * (r.log() - r.mean((2, 3), keepdim=True).log())
+            mean_r = r.mean((2, 3), keepdim=True).log()
+            z = (self.gate_residual * (r.log() - mean_r)
                  + self.gate_texture * (t.log() - t.mean((2, 3), keepdim=True).log()) + self.gate_bias)
+            if self.gate_noise is not None:
+                z = z + self.gate_noise * (mean_r - self.NOISE_REF)
             return torch.sigmoid(z)
 
         def forward(self, a, b, flow):
@@ -871,7 +887,7 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             self.full = LucasKanadeStep(SIZE, full_windows[0], smooth_iters[3])
             self.full_more = nn.ModuleList([LucasKanadeStep(SIZE, w, smooth_iters[3]) for w in full_windows[1:]])
             if gated_second:   # v13
-                self.full_more[0] = GatedLucasKanadeStep(SIZE, full_windows[1], full_windows[0])
+                self.full_more[0] = GatedLucasKanadeStep(SIZE, full_windows[1], full_windows[0], noise_aware_gate)
             # v8: a second learned correction, at full resolution after the last step. At the
             # brows the Lucas-Kanade windows see one edge direction and move the flow along its
             # normal only (the aperture problem): horizontal error where the brows move up.

@@ -13,7 +13,8 @@ steps (seed 5) with the gradient norm clipped at 5; v4 as v3 with 30 % of the pa
 v6 (seed 11) as v4 with bumps on the forehead too; v7, v7c, v8 and v8s (sessions 12, 14) v6's
 recipe; v9 plus vertical brow bumps; v10 (session 15) v8s's network and recipe for 8,000 steps;
 v11 and v11c (session 16) continue v10's training (`init_from`), v11 with brow actions; v12
-continues v11's with blinks; v13 (session 17) continues v12's with a gated second full-resolution step.
+continues v11's with blinks; v13 (session 17) continues v12's with a gated second full-resolution step, v14 v13's with a
+noise-aware gate.
 `--blink-fraction` closes both upper eyelids in a share of the pairs (the covered eye is left out
 of the loss). The last step is kept (no selection on held-out data).
 """
@@ -73,6 +74,9 @@ RECIPES["v12"] = dict(RECIPES["v11"], seed=13, init_from="v11", blink_fraction=0
 # solution and a wide, lightly damped one (`flow.GatedLucasKanadeStep`), trained on from v12's
 # weights for 2,000 steps on v12's recipe with fresh pairs (seed 14; reports/flow_v13_preregistration.md)
 RECIPES["v13"] = dict(RECIPES["v12"], seed=14, init_from="v12")
+# v14 (session 17): v13's network whose gate also reads the crop's noise (its mean residual),
+# trained on from v13's weights for 2,000 steps more, seed 15 (reports/flow_v14_preregistration.md)
+RECIPES["v14"] = dict(RECIPES["v13"], seed=15, init_from="v13")
 LOCAL_PX = 0.2   # expression motion counted as local (as flow_eval's "local" pixels)
 
 
