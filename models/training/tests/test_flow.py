@@ -262,6 +262,31 @@ def test_gated_step_is_its_narrow_solution_when_closed_its_wide_one_when_open_an
         assert torch.allclose(gated(a, b, flow)[0], trained, atol=1e-4)
 
 
+def test_v14_gate_is_v13s_plus_a_shift_by_the_crops_noise():
+    """v14 continues v13 with every weight kept; its gate is v13's plus d (log mean r - ref): a
+    crop whose residual is 3x larger everywhere (the same pattern, noisier) is shut by d log 9."""
+    from glimpse_train.flow_train import load_init
+
+    v13 = perturbed("v13")
+    v14 = FL.build_model("v14")
+    load_init(v14, v13.state_dict())
+    mine = v14.state_dict()
+    assert all(torch.equal(mine[k], v) for k, v in v13.state_dict().items())
+    old, new = v13.full_more[0], v14.full_more[0]
+    assert float(new.gate_noise) == new.NOISE_WEIGHT < 0 and old.gate_noise is None
+    torch.manual_seed(1)
+    it, trace = torch.randn(1, 1, 32, 32) * 0.05, torch.rand(1, 1, 32, 32) + 0.5
+    with torch.no_grad():
+        logit = lambda g: torch.log(g / (1 - g))
+        g13, g14 = old.gate(it, trace), new.gate(it, trace)
+        mean_r = float((torch.nn.functional.avg_pool2d(torch.nn.functional.pad(it * it, (2, 2, 2, 2), mode="replicate"),
+                                                       5, 1) + 1e-6).mean().log())
+        assert torch.allclose(logit(g14), logit(g13) + float(new.gate_noise) * (mean_r - new.NOISE_REF), atol=1e-3)
+        noisier = new.gate(it * 3, trace)
+        assert torch.allclose(logit(noisier), logit(g14) + float(new.gate_noise) * np.log(9.0), atol=2e-2)
+        assert float(noisier.mean()) < float(g14.mean())
+
+
 def test_step_variants_change_only_the_second_full_resolution_step():
     from glimpse_train.flow_step_variants import VARIANTS, variant
 
