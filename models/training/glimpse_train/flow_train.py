@@ -14,7 +14,7 @@ v6 (seed 11) as v4 with bumps on the forehead too; v7, v7c, v8 and v8s (sessions
 recipe; v9 plus vertical brow bumps; v10 (session 15) v8s's network and recipe for 8,000 steps;
 v11 and v11c (session 16) continue v10's training (`init_from`), v11 with brow actions; v12
 continues v11's with blinks; v13 (session 17) continues v12's with a gated second full-resolution step, v14 v13's with a
-noise-aware gate.
+noise-aware gate, v15 v14's with small head motions in half of the pairs.
 `--blink-fraction` closes both upper eyelids in a share of the pairs (the covered eye is left out
 of the loss). The last step is kept (no selection on held-out data).
 """
@@ -77,6 +77,10 @@ RECIPES["v13"] = dict(RECIPES["v12"], seed=14, init_from="v12")
 # v14 (session 17): v13's network whose gate also reads the crop's noise (its mean residual),
 # trained on from v13's weights for 2,000 steps more, seed 15 (reports/flow_v14_preregistration.md)
 RECIPES["v14"] = dict(RECIPES["v13"], seed=15, init_from="v13")
+# v15 (session 17): v14 trained on for 2,000 steps (seed 16) with half of the pairs' head motion
+# scaled to 0.15 of the usual (`flow.SMALL_HEAD_SCALE`), as between live frames 100 ms apart
+# (reports/flow_v15_preregistration.md)
+RECIPES["v15"] = dict(RECIPES["v14"], seed=16, init_from="v14", small_head=0.5)
 LOCAL_PX = 0.2   # expression motion counted as local (as flow_eval's "local" pixels)
 
 
@@ -135,18 +139,19 @@ def copy_window(step, source) -> None:
 
 
 def batch(pool, train_idx, rng, n, sigma_px=SIGMA_PX, clean_fraction=0.0, blink_fraction=0.0, forehead=False,
-          vertical_brows=0.0, brow_actions=0.0):
+          vertical_brows=0.0, brow_actions=0.0, small_head=0.0):
     """-> pairs [n,2,128,128], flows [n,2,128,128], local-motion masks [n,128,128] (float),
     valid masks [n,128,128] (float; 0 where an eyelid covers the eye, whose flow is then 0).
     A `clean_fraction` of the pairs skip the webcam degradation; a `blink_fraction` blink;
     `forehead`: bumps on the forehead too; `vertical_brows`: that share of the brow and forehead
-    bumps move vertically; `brow_actions`: that share move as raised or lowered brows."""
+    bumps move vertically; `brow_actions`: that share move as raised or lowered brows;
+    `small_head`: that share of the pairs with little head motion."""
     xs, ys, local, valid = [], [], [], []
     for j in rng.choice(train_idx, n):
         degraded = not (clean_fraction and rng.random() < clean_fraction)
         a, b, flow, loc = make_pair(pool.images[j], pool.to_crop[j], rng, sigma_px=sigma_px, degraded=degraded,
                                     blink_fraction=blink_fraction, forehead=forehead, vertical_brows=vertical_brows,
-                                    brow_actions=brow_actions)
+                                    brow_actions=brow_actions, small_head=small_head)
         ok = np.isfinite(flow).all(0)
         xs.append(np.stack([a, b]))
         ys.append(np.where(ok, flow, 0.0))
@@ -210,6 +215,7 @@ def main(argv=None):
     recipe["forehead"] = recipe.get("forehead", False)
     recipe["vertical_brows"] = recipe.get("vertical_brows", 0.0)
     recipe["brow_actions"] = recipe.get("brow_actions", 0.0)
+    recipe["small_head"] = recipe.get("small_head", 0.0)
     init_from = recipe.pop("init_from", None)
     if init_from and not a.init:   # a recipe that continues another one's training
         a.init = str(CACHE / f"{checkpoint_name(init_from, recipe_seed(init_from))}.pt")
@@ -242,7 +248,8 @@ def main(argv=None):
         x, y, local, valid = (torch.from_numpy(v) for v in batch(pool, train_idx, rng, recipe["batch"],
                                                                   tuple(recipe["sigma_px"]), recipe["clean_fraction"],
                                                                   recipe["blink_fraction"], recipe["forehead"],
-                                                                  recipe["vertical_brows"], recipe["brow_actions"]))
+                                                                  recipe["vertical_brows"], recipe["brow_actions"],
+                                                                  recipe["small_head"]))
         valid = valid if recipe["blink_fraction"] else None   # without blinks every pixel has its truth
         pred = model(x[:, :1], x[:, 1:])
         lw = recipe.get("local_weight", 0.0)

@@ -499,6 +499,20 @@ def test_brow_actions_raise_or_lower_the_brows_towards_the_midline_and_leave_the
     assert np.array_equal(a.centres, b.centres) and np.array_equal(a.vectors, b.vectors)
 
 
+def test_small_head_pairs_scale_only_the_head_motion_and_leave_the_default_draws_alone():
+    def fields(share):
+        return [FL.random_field(np.random.default_rng(i), forehead=True, small_head=share) for i in range(60)]
+
+    usual, small, none = fields(0.0), fields(1.0), [FL.random_field(np.random.default_rng(i), forehead=True)
+                                                    for i in range(60)]
+    assert all(np.array_equal(a.g, b.g) and np.array_equal(a.vectors, b.vectors) for a, b in zip(usual, none))
+    moving = [(a, b) for a, b in zip(usual, small) if not np.allclose(a.g, np.eye(3)[:2])]
+    assert len(moving) > 40
+    for a, b in moving:   # the same bumps; the head's shift, turn and scale at SMALL_HEAD_SCALE
+        assert np.array_equal(a.vectors, b.vectors) and np.array_equal(a.centres, b.centres)
+        assert np.allclose(b.g - np.eye(3)[:2], (a.g - np.eye(3)[:2]) * FL.SMALL_HEAD_SCALE, atol=0.02)
+
+
 def test_v6_pyramid_blurs_before_it_averages():
     """The binomial blur keeps flat and linear images (away from the border) and removes the
     finest stripes, which a plain 2x2 average would alias; v6 has v4's parameters."""
