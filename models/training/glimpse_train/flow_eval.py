@@ -25,6 +25,7 @@ import numpy as np
 
 from .export import MODELS_DIR, ort_session
 from .flow import Classical, build_pool, epe, held_out_pairs, validation_pairs
+from .flow_train import LOCAL_PX
 from .loso import REPORTS
 
 CLASSICAL = ["dis", "farneback", "tvl1"]
@@ -96,7 +97,7 @@ def main(argv=None):
     rows = {m: {"all": [], "local": [], "bins": {"0.2-1": [], "1-2": [], "2-4": []}, "still": []} for m in METHODS}
     for _, pa, pb, flow, local in pairs:
         mag = np.sqrt((local ** 2).sum(0))
-        mask = mag >= 0.2
+        mask = mag >= LOCAL_PX
         peak = mag.max()
         for m in METHODS:
             pred = fns[m](pa, pb)
