@@ -858,7 +858,8 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
 
         def gate(self, it, trace):
             eps = 1e-6
-            r = F.avg_pool2d(F.pad(it * it, (2, 2, 2, 2), mode="replicate"), self.RESIDUAL_BOX, 1) + eps
+            half = self.RESIDUAL_BOX // 2
+            r = F.avg_pool2d(F.pad(it * it, (half,) * 4, mode="replicate"), self.RESIDUAL_BOX, 1) + eps
             t = trace + eps
             mean_r = r.mean((2, 3), keepdim=True).log()
             z = (self.gate_residual * (r.log() - mean_r)
@@ -896,7 +897,7 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             self.ref_in, self.ref, self.head = correction_layers(fine, (1, 2, 4, 1))
             self.full = LucasKanadeStep(SIZE, full_windows[0], smooth_iters[3])
             self.full_more = nn.ModuleList([LucasKanadeStep(SIZE, w, smooth_iters[3]) for w in full_windows[1:]])
-            if gated_second:   # v13
+            if gated_second:   # v13-v15
                 self.full_more[0] = GatedLucasKanadeStep(SIZE, full_windows[1], full_windows[0], noise_aware_gate)
             # v8: a second learned correction, at full resolution after the last step. At the
             # brows the Lucas-Kanade windows see one edge direction and move the flow along its

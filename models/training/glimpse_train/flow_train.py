@@ -13,8 +13,8 @@ steps (seed 5) with the gradient norm clipped at 5; v4 as v3 with 30 % of the pa
 v6 (seed 11) as v4 with bumps on the forehead too; v7, v7c, v8 and v8s (sessions 12, 14) v6's
 recipe; v9 plus vertical brow bumps; v10 (session 15) v8s's network and recipe for 8,000 steps;
 v11 and v11c (session 16) continue v10's training (`init_from`), v11 with brow actions; v12
-continues v11's with blinks; v13 (session 17) continues v12's with a gated second full-resolution step, v14 v13's with a
-noise-aware gate, v15 v14's with small head motions in half of the pairs.
+continues v11's with blinks; v13 (session 17) continues v12's with a gated second full-resolution
+step, v14 v13's with a noise-aware gate, v15 v14's with small head motions in half of the pairs.
 `--blink-fraction` closes both upper eyelids in a share of the pairs (the covered eye is left out
 of the loss). The last step is kept (no selection on held-out data).
 """
@@ -107,8 +107,9 @@ def epe_loss(pred, truth, local=None, local_weight: float = 0.0, valid=None):
 def load_init(model, state: dict) -> None:
     """Start `model` from `state`. v3 weights start v4 too: v4's extra full-resolution steps, which
     v3's weights lack, start as copies of v3's one (the centre taps of its window where theirs is
-    narrower); so does v13's wide solution where v12's weights start it. Steps that `state` has keep its weights (session 16: v11's first runs, which
-    continued v10, had its second step's window replaced by a copy of the first's)."""
+    narrower); so does v13's wide solution where v12's weights start it. Steps that `state` has
+    keep its weights (session 16: v11's first runs, which continued v10, had its second step's
+    window replaced by a copy of the first's)."""
     import torch
 
     try:
