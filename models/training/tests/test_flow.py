@@ -273,7 +273,7 @@ def test_v14_gate_is_v13s_plus_a_shift_by_the_crops_noise():
     mine = v14.state_dict()
     assert all(torch.equal(mine[k], v) for k, v in v13.state_dict().items())
     old, new = v13.full_more[0], v14.full_more[0]
-    assert float(new.gate_noise) == new.NOISE_WEIGHT < 0 and old.gate_noise is None
+    assert new.gate_noise.item() == new.NOISE_WEIGHT < 0 and old.gate_noise is None
     torch.manual_seed(1)
     it, trace = torch.randn(1, 1, 32, 32) * 0.05, torch.rand(1, 1, 32, 32) + 0.5
     with torch.no_grad():
