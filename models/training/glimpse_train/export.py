@@ -49,6 +49,12 @@ def ort_session(path: Path, threads: int = 1):
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
+    # Idle pool threads otherwise spin for work after each run; where several sessions take
+    # turns (flow-time, flow-eval), one session's spinning threads take the 2-core machine
+    # from the next one's run (session 17: v12 alone 3.3 ms on 2 threads, 7.3 ms with another
+    # 2-thread session beside it; the same with spinning off: 3.3 ms)
+    if threads > 1:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 

@@ -353,6 +353,17 @@ def test_slices_and_matmul_compute_what_the_convolutions_did():
     assert torch.allclose(net.blur(x), blurred, atol=1e-3)
 
 
+def test_multi_thread_sessions_do_not_spin_between_runs(tmp_path):
+    """Sessions timed in turns must not leave spinning threads behind for the next one's run."""
+    torch.manual_seed(0)
+    path = tmp_path / "flow.onnx"
+    export_flow(FL.build_model("v12"), path)
+    entry = "session.intra_op.allow_spinning"
+    assert ort_session(path, 2).get_session_options().get_session_config_entry(entry) == "0"
+    with pytest.raises(RuntimeError, match=entry):   # one thread: no pool, ONNX Runtime's defaults
+        ort_session(path, 1).get_session_options().get_session_config_entry(entry)
+
+
 def test_flow_time_times_every_model_in_turns():
     from glimpse_train.export import MODELS_DIR
     from glimpse_train.flow_time import time_models
