@@ -735,6 +735,18 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
         bw = warp_image(b, flow)
         return flow + conv3x3_by_matmul(ref(ref_in(torch.cat([a, bw, flow * flow_scale, bw - a], 1))), head)
 
+    def damped_system(s, lam):
+        """The windowed products `s` [..., 5, H, W] as the damped 2x2 system: Jxx + lam, Jxy,
+        Jyy + lam, bx, by, each [..., 1, H, W]."""
+        jxx, jxy, jyy = s[..., 0:1, :, :] + lam, s[..., 1:2, :, :], s[..., 2:3, :, :] + lam
+        return jxx, jxy, jyy, s[..., 3:4, :, :], s[..., 4:5, :, :]
+
+    def solve_damped(s, lam):
+        """(du, dv), unclamped, each [..., 1, H, W]: the solution of `damped_system(s, lam)`."""
+        jxx, jxy, jyy, bx, by = damped_system(s, lam)
+        inv = 1.0 / (jxx * jyy - jxy * jxy)
+        return -(jyy * bx - jxy * by) * inv, -(jxx * by - jxy * bx) * inv
+
     class LucasKanadeStep(nn.Module):
         """One Gauss-Newton step of brightness constancy at one pyramid level: warp B by the
         flow, then per pixel solve the 2x2 system of the window-weighted structure tensor plus
@@ -781,24 +793,16 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             it = bw - a
             return bw, it, torch.cat([gx * gx, gx * gy, gy * gy, gx * it, gy * it], 1)
 
-        def update(self, s):
-            """The clamped update that solves the windowed system `s` with this step's damping."""
-            lam = self.log_lam.exp() + 1e-3
-            jxx, jxy, jyy = s[:, 0:1] + lam, s[:, 1:2], s[:, 2:3] + lam
-            bx, by = s[:, 3:4], s[:, 4:5]
-            inv = 1.0 / (jxx * jyy - jxy * jxy)
-            du = -(jyy * bx - jxy * by) * inv
-            dv = -(jxx * by - jxy * bx) * inv
-            return torch.cat([du, dv], 1).clamp(-self.max_step, self.max_step)
+        def damping(self):
+            return self.log_lam.exp() + 1e-3
 
         def forward(self, a, b, flow):
             bw, _, products = self.products(a, b, flow)
             s = self.window(products)
             if not self.smooth_iters:
-                return flow + self.update(s), bw
-            lam = self.log_lam.exp() + 1e-3
-            jxx, jxy, jyy = s[:, 0:1] + lam, s[:, 1:2], s[:, 2:3] + lam
-            bx, by = s[:, 3:4], s[:, 4:5]
+                du, dv = solve_damped(s, self.damping())
+                return flow + torch.cat([du, dv], 1).clamp(-self.max_step, self.max_step), bw
+            jxx, jxy, jyy, bx, by = damped_system(s, self.damping())
             # (J + lam + mu) d = -b + mu (mean(flow + d) - flow) by Jacobi sweeps, or for the
             # total flow w = flow + d: (J + lam + mu) w = r + mu mean(w), r = (J + lam) flow - b.
             # Per pixel w = P q + Q swap(q) with P = (jyy, jxx) / det, Q = -jxy / det, the few
@@ -871,15 +875,12 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
         def forward(self, a, b, flow):
             bw, it, products = self.products(a, b, flow)
             s = self.both_windows(products)                                      # [N,2,5,H,W]
-            lam = (torch.stack([self.log_lam, self.wide.log_lam]).exp() + 1e-3).view(1, 2, 1, 1)
-            jxx, jxy, jyy = s[:, :, 0] + lam, s[:, :, 1], s[:, :, 2] + lam      # [N,2,H,W]: narrow, wide
-            bx, by = s[:, :, 3], s[:, :, 4]
-            inv = 1.0 / (jxx * jyy - jxy * jxy)
-            du = (-(jyy * bx - jxy * by) * inv).clamp(-self.max_step, self.max_step)
-            dv = (-(jxx * by - jxy * bx) * inv).clamp(-self.max_step, self.max_step)
+            lam = torch.stack([self.damping(), self.wide.damping()]).view(1, 2, 1, 1, 1)
+            du, dv = solve_damped(s, lam)                                        # [N,2,1,H,W]: narrow, wide
+            d = torch.cat([du, dv], 2).clamp(-self.max_step, self.max_step)
+            narrow, wide = d[:, 0], d[:, 1]
             g = self.gate(it, s[:, 1:2, 0] + s[:, 1:2, 2])
-            d = torch.cat([du[:, 0:1] + g * (du[:, 1:2] - du[:, 0:1]), dv[:, 0:1] + g * (dv[:, 1:2] - dv[:, 0:1])], 1)
-            return flow + d, bw
+            return flow + narrow + g * (wide - narrow), bw
 
     class FlowNet3(nn.Module):
         """Per-crop standardisation and (v3) a light blur (sigma 1); a 4-level average pyramid
