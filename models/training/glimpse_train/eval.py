@@ -1,9 +1,11 @@
-"""LOSO evaluation table: `python -m glimpse_train.eval [--seeds 0 1 2] [--jobs 2] [--recipes ststnet f5cnet f5cnet_v2 ststnet_v2 f5cnet_v3 f5cnet_v4 f5cnet_v5]`.
+"""LOSO evaluation table: `python -m glimpse_train.eval [--seeds 0 1 2] [--jobs 2] [--recipes ststnet f5cnet f5cnet_v2 ststnet_v2 f5cnet_v3 f5cnet_v4 f5cnet_v5 mer_v6]`.
 
 Runs every (recipe, seed) LOSO run that is not yet in reports/runs/ (each in its own process,
 `--jobs` at a time, 1 torch thread each), then prints overall + per-dataset UF1/UAR/accuracy as
 mean ± sample std over seeds, the confusion matrix summed over seeds, the reference STSTNet
 weights and the published rows, and writes reports/loso_report.json.
+A combined recipe (`mer_v6`) trains nothing of its own: its components' runs are run when
+missing, and its run is rebuilt from theirs (`loso.combined_run`) whenever it is asked for.
 `--rerun` discards existing runs first. The printed table has the recipes asked for; the report
 has every recipe with finished runs for those seeds.
 """
@@ -20,23 +22,29 @@ from pathlib import Path
 import numpy as np
 
 from . import DATASETS
-from .loso import REPORTS
+from .loso import REPORTS, combined_run, run_path
 from .report import format_confusion
-from .train import RECIPES
+from .train import RECIPES, components
 
 TITLES = {"ststnet": "STSTNet retrained", "f5cnet": "F5CNet (ours)", "f5cnet_v2": "F5CNet v2 (ours)",
           "ststnet_v2": "STSTNet, v2 recipe", "f5cnet_v3": "F5CNet v3 (ours)",
-          "f5cnet_v4": "F5CNet v4 (ours, pretrained)", "f5cnet_v5": "F5CNet v5 (ours, co-trained)"}
+          "f5cnet_v4": "F5CNet v4 (ours, pretrained)", "f5cnet_v5": "F5CNet v5 (ours, co-trained)",
+          "mer_v6": "v6 (ours, v4+v5+STSTNet v2)"}
 
 PUBLISHED = {"STSTNet": (0.7353, 0.7605), "FeatRef": (0.7838, 0.7832), "EMR": (0.7885, 0.7824),
              "HTNet (epoch picked on test subject)": (0.8603, 0.8475)}
 
 
 def run_missing(recipes, seeds, jobs, data, rerun):
-    todo = []
-    for recipe in recipes:
+    combined = [r for r in recipes if components(r)]
+    trained = list(dict.fromkeys([r for r in recipes if not components(r)] + [p for r in combined for p in components(r)]))
+    for recipe in combined:   # rebuilt from its components' runs whenever asked for
         for s in seeds:
-            f = REPORTS / "runs" / f"{recipe}_s{s}.json"
+            run_path(recipe, s).unlink(missing_ok=True)
+    todo = []
+    for recipe in trained:
+        for s in seeds:
+            f = run_path(recipe, s)
             if rerun and f.exists():
                 f.unlink()
             if not f.exists():
@@ -68,13 +76,20 @@ def run_missing(recipes, seeds, jobs, data, rerun):
                 if r[0].returncode != 0:
                     raise SystemExit(f"run {r[1]} seed {r[2]} failed, see {logdir}/{r[1]}_s{r[2]}.log")
                 print(f"finished {r[1]} seed {r[2]}", flush=True)
+    if combined:
+        from .data import load_megc
+
+        megc = load_megc(data)
+        for recipe in combined:
+            for s in seeds:
+                run_path(recipe, s).write_text(json.dumps(combined_run(megc, recipe, s), indent=1))
 
 
 def aggregate(recipe, seeds):
-    seeds = [s for s in seeds if (REPORTS / "runs" / f"{recipe}_s{s}.json").exists()]
+    seeds = [s for s in seeds if run_path(recipe, s).exists()]
     if not seeds:
         return None
-    runs = [json.loads((REPORTS / "runs" / f"{recipe}_s{s}.json").read_text()) for s in seeds]
+    runs = [json.loads(run_path(recipe, s).read_text()) for s in seeds]
     out = {"recipe_name": recipe, "seeds": list(seeds), "recipe": runs[0].get("recipe")}
     for k in ("overall",) + DATASETS:
         ent = {}

@@ -1,5 +1,5 @@
 """Train the final model on all 442 samples with the fixed recipe and export it:
-`python -m glimpse_train.export [--recipe f5cnet_v4] [--seed 0]`.
+`python -m glimpse_train.export [--recipe mer_v6] [--seed 0]`.
 
 Writes models/mer.onnx (input `motion` [N,3,28,28] float32, raw 0..255, channels strain, v, u;
 output `logits` [N,3] negative, positive, surprise), models/mer.golden.json (fixed formula inputs
@@ -109,7 +109,7 @@ def main(argv=None):
 
     torch.set_num_threads(2)
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--recipe", default="f5cnet_v4", choices=list(RECIPES))
+    ap.add_argument("--recipe", default="mer_v6", choices=list(RECIPES))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=None)
     ap.add_argument("--out", default=str(MODELS_DIR / "mer.onnx"))

@@ -17,7 +17,7 @@ import numpy as np
 from . import CLASSES
 from .data import MegcData, load_megc
 from .metrics import summary
-from .train import RECIPES
+from .train import RECIPES, components
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 
@@ -75,6 +75,45 @@ def loso_train(data: MegcData, recipe: str, seed: int) -> dict:
     return res
 
 
+def run_path(recipe: str, seed: int) -> Path:
+    return REPORTS / "runs" / f"{recipe}_s{seed}.json"
+
+
+def combined_run(data: MegcData, recipe: str, seed: int) -> dict:
+    """A combined recipe's LOSO run from its components' runs of the same seed (each trained by
+    its own recipe; `eval` runs the missing ones first): per sample, the members' probabilities
+    averaged with equal weight per member. A component run's saved logits are the log of its own
+    members' mean probability (4 decimals), so the mean over runs weighted by their member
+    counts is the mean over all members."""
+    parts = components(recipe)
+    runs = []
+    for part in parts:
+        f = run_path(part, seed)
+        if not f.exists():
+            raise FileNotFoundError(f"{recipe} combines {part}, whose seed-{seed} run {f} does not exist: "
+                                    f"run `python -m glimpse_train eval --recipes {recipe} --seeds {seed}`")
+        runs.append(json.loads(f.read_text()))
+    weights = np.array([RECIPES[p].get("members", 1) for p in parts], dtype=np.float64)
+    probs = sum(w * np.exp(np.asarray(r["logits_in_labels_csv_order"], dtype=np.float64))
+                for w, r in zip(weights, runs)) / weights.sum()
+    if probs.shape != (len(data.y), 3):
+        raise ValueError(f"{recipe}: component runs hold {probs.shape[0]} predictions, the data {len(data.y)}")
+    logits = np.log(probs)
+    pred = logits.argmax(1)
+    folds = []
+    for k, fold in enumerate(runs[0]["folds"]):
+        te = np.where(data.subject == fold["subject"])[0]
+        folds.append({"fold": k, "subject": fold["subject"], "n_test": int(len(te)),
+                      "correct": int((pred[te] == data.y[te]).sum()),
+                      "seconds": round(sum(r["folds"][k]["seconds"] for r in runs), 2)})
+    return {"metrics": summary(data.y, pred, data.dataset), "folds": folds,
+            "predictions_in_labels_csv_order": [int(p) for p in pred],
+            "logits_in_labels_csv_order": [[round(float(v), 4) for v in lg] for lg in logits],
+            "classes": list(CLASSES), "arch": RECIPES[recipe]["arch"], "recipe_name": recipe, "seed": seed,
+            "recipe": RECIPES[recipe], "components": list(parts),
+            "seconds": round(sum(r.get("seconds", 0.0) for r in runs), 1)}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--recipe", required=True, choices=list(RECIPES))
@@ -83,8 +122,8 @@ def main(argv=None):
     ap.add_argument("--out", default=None)
     a = ap.parse_args(argv)
     data = load_megc(a.data)
-    res = loso_train(data, a.recipe, a.seed)
-    out = Path(a.out) if a.out else REPORTS / "runs" / f"{a.recipe}_s{a.seed}.json"
+    res = combined_run(data, a.recipe, a.seed) if components(a.recipe) else loso_train(data, a.recipe, a.seed)
+    out = Path(a.out) if a.out else run_path(a.recipe, a.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
     m = res["metrics"]["overall"]

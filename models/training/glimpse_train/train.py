@@ -14,6 +14,9 @@ Recipe `f5cnet_v4` (session 13, reports/mer_v4_preregistration.md): v2 whose mem
 weights pretrained on synthetic action-unit motion (`mer_synth`, `mer_pretrain`) instead of a
 random initialisation. `f5cnet_v5` (reports/mer_v5_preregistration.md): v4 that also trains on
 synthetic events beside the real ones in every batch.
+A combined recipe (`mer_v6`, reports/mer_v6_preregistration.md) trains no network of its own: it
+is its component recipes' members, each trained exactly by its own recipe, averaged as one
+`Ensemble` with equal weight per member.
 """
 from __future__ import annotations
 
@@ -44,7 +47,15 @@ RECIPES["f5cnet_v4"] = dict(RECIPES["f5cnet_v2"], pretrained="synthetic-action-u
 # v5 = v4 that keeps training on the synthetic events beside the real ones: every step adds 16
 # synthetic events to the batch of 32, their loss weighted 0.5 (reports/mer_v5_preregistration.md)
 RECIPES["f5cnet_v5"] = dict(RECIPES["f5cnet_v4"], synthetic_batch=16, synthetic_weight=0.5)
+# v6 = the members of three recipes that differ in kind (pretrained, co-trained, another
+# architecture) averaged with equal weight per member (reports/mer_v6_preregistration.md)
+RECIPES["mer_v6"] = dict(combine=("f5cnet_v4", "f5cnet_v5", "ststnet_v2"), arch="ensemble", members=9, epochs=40)
 MEMBER_SEED_STRIDE = 100_000
+
+
+def components(recipe_name: str) -> tuple:
+    """The recipes a combined recipe averages; () for a recipe that trains its own network."""
+    return tuple(RECIPES[recipe_name].get("combine", ()))
 
 U_CHANNEL = 2  # BGR order of the PNG: 0 strain, 1 v, 2 u
 
@@ -94,6 +105,18 @@ def train_model(recipe_name: str, x: np.ndarray, y: np.ndarray, seed: int, recip
     """Trains the recipe's network (or, for members > 1, its ensemble: member m with seed
     seed + MEMBER_SEED_STRIDE*m) on x, y and returns it in eval mode."""
     r = dict(RECIPES[recipe_name]) if recipe is None else recipe
+    if r.get("combine"):   # each component trained by its own recipe with the same seed
+        members = []
+        for part in r["combine"]:
+            if RECIPES[part].get("mirror_average"):
+                raise ValueError(f"{part} averages over mirror images, which its members alone do not")
+            plog: dict = {} if log is not None else None
+            model = train_model(part, x, y, seed, log=plog)
+            members.extend(model.members if isinstance(model, Ensemble) else [model])
+            if log is not None:
+                log.setdefault("final_train_loss_per_member", []).extend(
+                    plog.get("final_train_loss_per_member", [plog.get("final_train_loss")]))
+        return Ensemble(members).eval()
     if r.get("members", 1) == 1 and not r.get("mirror_average"):
         return train_network(r, x, y, seed, log)
     members = []

@@ -3,6 +3,7 @@ import json
 
 from glimpse_train import DATASETS
 from glimpse_train import eval as loso_eval
+from glimpse_train import loso
 
 
 def fake_run(folder, recipe, seed, uf1):
@@ -19,6 +20,7 @@ def test_one_recipe_keeps_the_others_in_the_report(tmp_path, monkeypatch, capsys
         fake_run(runs, "f5cnet", seed, 0.6 + 0.1 * seed)
         fake_run(runs, "f5cnet_v4", seed, 0.7)
     monkeypatch.setattr(loso_eval, "REPORTS", tmp_path)
+    monkeypatch.setattr(loso, "REPORTS", tmp_path)
     loso_eval.main(["--no-train", "--recipes", "f5cnet", "--seeds", "0", "1"])
     report = json.loads((tmp_path / "loso_report.json").read_text())
     assert set(report["models"]) == {"f5cnet", "f5cnet_v4"}
