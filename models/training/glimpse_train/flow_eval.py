@@ -59,6 +59,26 @@ def time_methods(fns: dict, pairs, reps=3) -> dict:
     return {m: round(float(np.median(v)), 3) for m, v in turn_times(fns, pairs, reps).items()}
 
 
+def pair_errors(fn, pairs) -> dict:
+    """Per pair of `pairs` (as `flow.held_out_pairs`), the EPE of `fn(a, b)`: over all pixels
+    ("all"); over the local-motion pixels (>= `LOCAL_PX`) of pairs that have some ("local", and
+    in "bins" by the pair's peak local motion); over the whole crop of pairs with none ("still")."""
+    rows = {"all": [], "local": [], "bins": {"0.2-1": [], "1-2": [], "2-4": []}, "still": []}
+    for _, pa, pb, flow, local in pairs:
+        mag = np.sqrt((local ** 2).sum(0))
+        mask = mag >= LOCAL_PX
+        peak = mag.max()
+        pred = fn(pa, pb)
+        rows["all"].append(epe(pred, flow))
+        if mask.any():
+            e = epe(pred, flow, mask)
+            rows["local"].append(e)
+            rows["bins"]["0.2-1" if peak < 1 else "1-2" if peak < 2 else "2-4"].append(e)
+        elif peak == 0:
+            rows["still"].append(epe(pred, flow))
+    return rows
+
+
 def main(argv=None):
     import cv2
 
@@ -94,22 +114,7 @@ def main(argv=None):
     fns.update({m: (lambda x, y, m=m: classical.run(m, x, y)) for m in CLASSICAL})
     fns.update({f"{k}-vr": (lambda x, y, k=k: classical.refine(x, y, fns[k](x, y))) for k in (ours if a.refine else [])})
 
-    rows = {m: {"all": [], "local": [], "bins": {"0.2-1": [], "1-2": [], "2-4": []}, "still": []} for m in METHODS}
-    for _, pa, pb, flow, local in pairs:
-        mag = np.sqrt((local ** 2).sum(0))
-        mask = mag >= LOCAL_PX
-        peak = mag.max()
-        for m in METHODS:
-            pred = fns[m](pa, pb)
-            r = rows[m]
-            r["all"].append(epe(pred, flow))
-            if mask.any():
-                e = epe(pred, flow, mask)
-                r["local"].append(e)
-                key = "0.2-1" if peak < 1 else "1-2" if peak < 2 else "2-4"
-                r["bins"][key].append(e)
-            elif peak == 0:
-                r["still"].append(epe(pred, flow))
+    rows = {m: pair_errors(fns[m], pairs) for m in METHODS}
     timing = {}
     tp = pairs[:a.timing_pairs]
     for threads in (1, 2):

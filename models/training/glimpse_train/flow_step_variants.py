@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from .export import ort_session
-from .flow import ARCH, ARCHS, build_model, build_pool, epe, validation_pairs
-from .flow_eval import run_ours
-from .flow_train import LOCAL_PX, checkpoint_name, copy_window, recipe_seed
+from .flow import ARCH, ARCHS, build_model, build_pool, validation_pairs
+from .flow_eval import pair_errors, run_ours
+from .flow_train import checkpoint_name, copy_window, recipe_seed
 from .landmarks import CACHE
 
 VARIANTS = ("as trained", "first step's window", "first step's damping", "both")
@@ -40,16 +40,10 @@ def variant(model, name: str):
 
 
 def pair_scores(path, pairs) -> tuple[float, float]:
-    """Mean EPE over all pixels and over the local-motion pixels (>= `LOCAL_PX`), as flow-eval's."""
+    """Mean EPE over all pixels and over the local-motion pixels, as flow-eval's."""
     session = ort_session(str(path), 1)
-    every, local = [], []
-    for _, a, b, flow, loc in pairs:
-        pred = run_ours(session, a, b)
-        every.append(epe(pred, flow))
-        mask = np.sqrt((loc ** 2).sum(0)) >= LOCAL_PX
-        if mask.any():
-            local.append(epe(pred, flow, mask))
-    return float(np.mean(every)), float(np.mean(local))
+    rows = pair_errors(lambda a, b: run_ours(session, a, b), pairs)
+    return float(np.mean(rows["all"])), float(np.mean(rows["local"]))
 
 
 MOTION_BINS = ((0.2, 0.5), (0.5, 1.0), (1.0, 3.0))   # expression motion, crop px

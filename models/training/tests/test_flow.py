@@ -692,3 +692,33 @@ def test_a_non_finite_step_is_skipped_and_a_finite_one_taken():
     assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before))
     assert update(model, opt, model(x).sum(), 5.0)
     assert all(torch.isfinite(p).all() and not torch.equal(p, b) for p, b in zip(model.parameters(), before))
+
+
+def test_pair_errors_splits_the_pairs_as_flow_eval_reports_them():
+    """All pixels of every pair; local pixels (>= LOCAL_PX) binned by the pair's peak local
+    motion; the whole crop of pairs without local motion counted as still only when none moves."""
+    from glimpse_train.flow_eval import pair_errors
+
+    h = w = 8
+    truth = np.zeros((2, h, w), np.float32)
+    local_small = np.zeros((2, h, w), np.float32)
+    local_small[0, :2, :2] = 0.5                     # peak 0.5 px: bin 0.2-1, 4 local pixels
+    local_big = np.zeros((2, h, w), np.float32)
+    local_big[1, 0, 0] = 3.0                         # peak 3 px: bin 2-4, one local pixel
+    local_tiny = np.zeros((2, h, w), np.float32)
+    local_tiny[0, 0, 0] = 0.1                        # below LOCAL_PX but not still
+    still = np.zeros((2, h, w), np.float32)
+    pairs = [(None, k, None, truth, loc) for k, loc in enumerate((local_small, local_big, local_tiny, still))]
+
+    def fn(k, _):   # error 0.1 * (k + 1) px everywhere, and 1 px more on pair 0's local pixels
+        pred = np.full((2, h, w), 0.0, np.float32)
+        pred[0] = 0.1 * (k + 1)
+        if k == 0:
+            pred[0, :2, :2] += 1.0
+        return pred
+
+    rows = pair_errors(fn, pairs)
+    assert np.allclose(rows["all"], [0.1 + 4 / 64, 0.2, 0.3, 0.4])
+    assert np.allclose(rows["local"], [1.1, 0.2])
+    assert np.allclose(rows["bins"]["0.2-1"], [1.1]) and rows["bins"]["1-2"] == [] and np.allclose(rows["bins"]["2-4"], [0.2])
+    assert np.allclose(rows["still"], [0.4])
