@@ -430,7 +430,7 @@ def validation_pairs(pool: FacePool, n: int = 200, seed: int = 777, degraded: bo
 CORR_RADIUS = 2            # v1 and v2's coarse correlation at stride 4: +-2 cells = +-8 crop px
 CORR_CHANNELS = 16         # v2: the stride-4 features are projected to 16 channels for the correlation
 ARCHS = ("v1", "v2", "v3", "v4", "v6", "v7", "v7c", "v8", "v8s", "v9", "v10", "v11", "v11c", "v12", "v13", "v14",
-         "v15")
+         "v15", "v16")
 # v7: v6 whose Lucas-Kanade steps pull the flow towards its local mean (combined local-global),
 # with this many Jacobi sweeps per step at 16, 32, 64 and full resolution; v7c only at the
 # coarse levels (session 12's two candidates, reports/flow_v7_preregistration.md)
@@ -438,13 +438,16 @@ SMOOTH_ITERS = {"v7": (4, 4, 4, 1), "v7c": (6, 6, 6, 0)}
 # v8 and v8s (session 14): v6 plus a learned correction at full resolution after its last step,
 # this many channels, one residual block per dilation (reports/flow_v8_preregistration.md)
 FULL_CORRECTION = {"v8": (16, (1, 3, 9)), "v8s": (16, (1, 4))}
-for _arch in ("v9", "v10", "v11", "v11c", "v12", "v13", "v14", "v15"):   # v8s's network, trained otherwise (v13-v15: one part more)
+for _arch in ("v9", "v10", "v11", "v11c", "v12", "v13", "v14", "v15", "v16"):   # v8s's network, trained otherwise (v13-v16: one part more)
     FULL_CORRECTION[_arch] = FULL_CORRECTION["v8s"]
 # v13 (session 17): the second full-resolution step gated by the residual it starts from
 # (`GatedLucasKanadeStep`; reports/flow_v13_preregistration.md); v14 its gate also reading how
 # noisy the whole crop is (reports/flow_v14_preregistration.md)
-GATED_SECOND_STEP = ("v13", "v14", "v15")
+GATED_SECOND_STEP = ("v13", "v14", "v15", "v16")
 NOISE_AWARE_GATE = ("v14", "v15")   # v15: v14's network, trained on with small head motions
+# v16 (session 18): v14's network whose gate reads the wide solution's explained energy and the
+# residual over a 17-px box instead (reports/flow_v16_preregistration.md)
+EXPLAINED_GATE = ("v16",)
 ARCH = "v12"               # the architecture trained and exported by default (the shipped one)
 
 
@@ -536,7 +539,7 @@ def build_model(arch: str = ARCH):
         return build_model_v3(**v6, smooth_iters=SMOOTH_ITERS[arch])
     if arch in FULL_CORRECTION:
         return build_model_v3(**v6, full_correction=FULL_CORRECTION[arch], gated_second=arch in GATED_SECOND_STEP,
-                              noise_aware_gate=arch in NOISE_AWARE_GATE)
+                              noise_aware_gate=arch in NOISE_AWARE_GATE, explained_gate=arch in EXPLAINED_GATE)
     raise ValueError(f"unknown flow architecture {arch!r} (one of {ARCHS})")
 
 
@@ -703,7 +706,8 @@ def binomial_blur(x):
 
 def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, full_windows=(2.5,),
                    input_blur: bool = True, antialias: bool = False, smooth_iters=(0, 0, 0, 0),
-                   full_correction=(0, ()), gated_second: bool = False, noise_aware_gate: bool = False):
+                   full_correction=(0, ()), gated_second: bool = False, noise_aware_gate: bool = False,
+                   explained_gate: bool = False):
     """v3: Lucas-Kanade steps unrolled over a pyramid, with learned windows, and a learned
     correction. v4 is the same network with no fixed input blur and two full-resolution steps
     (initial windows 2.5 and 1.5); v6 is v4 whose pyramid blurs ([1,2,1]/4) before each 2x2
@@ -842,15 +846,48 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
         # more than v13's gate, a rendered one opened by 2.0
         NOISE_REF, NOISE_WEIGHT = -6.1, -1.5
 
-        def __init__(self, size: int, sigma: float, wide_sigma: float, noise_aware: bool = False):
+        # v16 (`explained`): the box both of its inputs are averaged over, crop px; the offsets
+        # centre their logs near 0 on training crops; the start is session 18's probe fit
+        # (reports/flow_v16_preregistration.md)
+        EXPLAINED_BOX, ENERGY_OFFSET, RESIDUAL_OFFSET = 17, 8.0, 6.0
+        EXPLAINED_START = (2.30, -3.98, 0.03)
+
+        def __init__(self, size: int, sigma: float, wide_sigma: float, noise_aware: bool = False,
+                     explained: bool = False):
             super().__init__(size, sigma)
             self.wide = LucasKanadeStep(size, wide_sigma)
+            self.explained = explained
+            if explained:
+                energy, residual, bias = self.EXPLAINED_START
+                self.gate_energy = nn.Parameter(torch.tensor(energy))
+                self.gate_residual = nn.Parameter(torch.tensor(residual))
+                self.gate_bias = nn.Parameter(torch.tensor(bias))
+                taps = torch.full((1, self.EXPLAINED_BOX), 1.0 / self.EXPLAINED_BOX)
+                self.register_buffer("box_rows", window_band(taps, size), persistent=False)   # [1,n,n]
+                return
             # starts as session 16's check: the wide solution where the residual is over twice
             # its mean (sigmoid(2 log(r / 2 mean r))); texture not read until trained
             self.gate_residual = nn.Parameter(torch.tensor(2.0))
             self.gate_texture = nn.Parameter(torch.tensor(0.0))
             self.gate_bias = nn.Parameter(torch.tensor(-2.0 * math.log(2.0)))
             self.gate_noise = nn.Parameter(torch.tensor(self.NOISE_WEIGHT)) if noise_aware else None
+
+        def box(self, x):
+            """[N,C,H,W] averaged over EXPLAINED_BOX x EXPLAINED_BOX, replicated border (two
+            batched products with a constant band matrix, as the windows are exported)."""
+            rows = self.box_rows
+            return torch.matmul(rows.transpose(1, 2), torch.matmul(x, rows))
+
+        def explained_gate(self, it, energy):
+            """v16: sigmoid(a (log B(e) + 8) + b (log B(it^2) + 6) + c); e the wide solution's
+            explained energy b^T (J + lam)^-1 b, which noise alone keeps small relative to the
+            residual (session 18's probe: the evidence of motion that carries over from the
+            training pairs to clean crops, where v13/v14's relative inputs did not)."""
+            eps = 1e-6
+            boxed = self.box(torch.cat([energy.clamp(min=0.0), it * it], 1))
+            return torch.sigmoid(self.gate_energy * ((boxed[:, 0:1] + eps).log() + self.ENERGY_OFFSET)
+                                 + self.gate_residual * ((boxed[:, 1:2] + eps).log() + self.RESIDUAL_OFFSET)
+                                 + self.gate_bias)
 
         def both_windows(self, products):
             """[N,5,H,W] -> [N,2,5,H,W]: the products under this step's window and the wide one's."""
@@ -879,7 +916,10 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             du, dv = solve_damped(s, lam)                                        # [N,2,1,H,W]: narrow, wide
             d = torch.cat([du, dv], 2).clamp(-self.max_step, self.max_step)
             narrow, wide = d[:, 0], d[:, 1]
-            g = self.gate(it, s[:, 1:2, 0] + s[:, 1:2, 2])
+            if self.explained:   # the decrease of the linearised residual the wide solution buys
+                g = self.explained_gate(it, -(du[:, 1] * s[:, 1, 3:4] + dv[:, 1] * s[:, 1, 4:5]))
+            else:
+                g = self.gate(it, s[:, 1:2, 0] + s[:, 1:2, 2])
             return flow + narrow + g * (wide - narrow), bw
 
     class FlowNet3(nn.Module):
@@ -898,8 +938,9 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             self.ref_in, self.ref, self.head = correction_layers(fine, (1, 2, 4, 1))
             self.full = LucasKanadeStep(SIZE, full_windows[0], smooth_iters[3])
             self.full_more = nn.ModuleList([LucasKanadeStep(SIZE, w, smooth_iters[3]) for w in full_windows[1:]])
-            if gated_second:   # v13-v15
-                self.full_more[0] = GatedLucasKanadeStep(SIZE, full_windows[1], full_windows[0], noise_aware_gate)
+            if gated_second:   # v13-v16
+                self.full_more[0] = GatedLucasKanadeStep(SIZE, full_windows[1], full_windows[0], noise_aware_gate,
+                                                         explained_gate)
             # v8: a second learned correction, at full resolution after the last step. At the
             # brows the Lucas-Kanade windows see one edge direction and move the flow along its
             # normal only (the aperture problem): horizontal error where the brows move up.

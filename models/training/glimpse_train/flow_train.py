@@ -81,6 +81,11 @@ RECIPES["v14"] = dict(RECIPES["v13"], seed=15, init_from="v13")
 # scaled to 0.15 of the usual (`flow.SMALL_HEAD_SCALE`), as between live frames 100 ms apart
 # (reports/flow_v15_preregistration.md)
 RECIPES["v15"] = dict(RECIPES["v14"], seed=16, init_from="v14", small_head=0.5)
+# v16 (session 18): v14's network with the gate read from the explained energy and the residual;
+# only the gate's 3 parameters train, from v14's weights, 600 steps at a peak rate of 1e-2 without
+# weight decay, half the pairs clean with small head motion (seed 17; reports/flow_v16_preregistration.md)
+RECIPES["v16"] = dict(RECIPES["v14"], seed=17, init_from="v14", steps=600, lr=1e-2, wd=0.0, train_only="gate_",
+                      micro_fraction=0.5)
 LOCAL_PX = 0.2   # expression motion counted as local (as flow_eval's "local" pixels)
 
 
@@ -112,6 +117,11 @@ def load_init(model, state: dict) -> None:
     window replaced by a copy of the first's)."""
     import torch
 
+    # a gate of another kind (`state` has gate parameters the model lacks: v16 from v14's weights)
+    # starts as its constructor sets it; a gate that only adds a term (v14 from v13) keeps the rest
+    own = model.state_dict()
+    if any(".gate_" in k and k not in own for k in state):
+        state = {k: v for k, v in state.items() if ".gate_" not in k}
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as e:   # a tensor of another shape
@@ -140,25 +150,39 @@ def copy_window(step, source) -> None:
 
 
 def batch(pool, train_idx, rng, n, sigma_px=SIGMA_PX, clean_fraction=0.0, blink_fraction=0.0, forehead=False,
-          vertical_brows=0.0, brow_actions=0.0, small_head=0.0):
+          vertical_brows=0.0, brow_actions=0.0, small_head=0.0, micro_fraction=0.0):
     """-> pairs [n,2,128,128], flows [n,2,128,128], local-motion masks [n,128,128] (float),
     valid masks [n,128,128] (float; 0 where an eyelid covers the eye, whose flow is then 0).
     A `clean_fraction` of the pairs skip the webcam degradation; a `blink_fraction` blink;
     `forehead`: bumps on the forehead too; `vertical_brows`: that share of the brow and forehead
     bumps move vertically; `brow_actions`: that share move as raised or lowered brows;
-    `small_head`: that share of the pairs with little head motion."""
+    `small_head`: that share of the pairs with little head motion; `micro_fraction`: that share
+    of the pairs instead clean and with little head motion, as between two webcam frames of a
+    still face (v16). With 0 no random number is drawn for it."""
     xs, ys, local, valid = [], [], [], []
     for j in rng.choice(train_idx, n):
-        degraded = not (clean_fraction and rng.random() < clean_fraction)
+        micro = bool(micro_fraction) and rng.random() < micro_fraction
+        degraded = not (micro or (clean_fraction and rng.random() < clean_fraction))
         a, b, flow, loc = make_pair(pool.images[j], pool.to_crop[j], rng, sigma_px=sigma_px, degraded=degraded,
                                     blink_fraction=blink_fraction, forehead=forehead, vertical_brows=vertical_brows,
-                                    brow_actions=brow_actions, small_head=small_head)
+                                    brow_actions=brow_actions, small_head=1.0 if micro else small_head)
         ok = np.isfinite(flow).all(0)
         xs.append(np.stack([a, b]))
         ys.append(np.where(ok, flow, 0.0))
         local.append(ok & (np.sqrt((np.nan_to_num(loc) ** 2).sum(0)) >= LOCAL_PX))
         valid.append(ok)
     return np.stack(xs), np.stack(ys).astype(np.float32), np.stack(local).astype(np.float32), np.stack(valid).astype(np.float32)
+
+
+def trainable(model, only: str | None = None) -> list:
+    """The parameters a recipe trains: all, or (`train_only`) those whose name contains `only`,
+    the others frozen (v16: the gate alone)."""
+    if only:
+        for name, p in model.named_parameters():
+            p.requires_grad_(only in name)
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ValueError(f"no parameter's name contains {only!r}")
+    return [p for p in model.parameters() if p.requires_grad]
 
 
 def update(model, opt, total, clip: float | None) -> bool:
@@ -217,6 +241,7 @@ def main(argv=None):
     recipe["vertical_brows"] = recipe.get("vertical_brows", 0.0)
     recipe["brow_actions"] = recipe.get("brow_actions", 0.0)
     recipe["small_head"] = recipe.get("small_head", 0.0)
+    recipe["micro_fraction"] = recipe.get("micro_fraction", 0.0)
     init_from = recipe.pop("init_from", None)
     if init_from and not a.init:   # a recipe that continues another one's training
         a.init = str(CACHE / f"{checkpoint_name(init_from, recipe_seed(init_from))}.pt")
@@ -238,7 +263,8 @@ def main(argv=None):
     model = build_model(a.arch)
     if a.init:
         load_init(model, torch.load(a.init, map_location="cpu"))
-    opt = torch.optim.AdamW(model.parameters(), lr=recipe["lr"], weight_decay=recipe["wd"])
+    trained = trainable(model, recipe.get("train_only"))
+    opt = torch.optim.AdamW(trained, lr=recipe["lr"], weight_decay=recipe["wd"])
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe["lr"], total_steps=recipe["steps"],
                                                 pct_start=recipe["warmup"], anneal_strategy="cos")
     log, losses, skipped = [], [], 0
@@ -250,7 +276,7 @@ def main(argv=None):
                                                                   tuple(recipe["sigma_px"]), recipe["clean_fraction"],
                                                                   recipe["blink_fraction"], recipe["forehead"],
                                                                   recipe["vertical_brows"], recipe["brow_actions"],
-                                                                  recipe["small_head"]))
+                                                                  recipe["small_head"], recipe["micro_fraction"]))
         valid = valid if recipe["blink_fraction"] else None   # without blinks every pixel has its truth
         pred = model(x[:, :1], x[:, 1:])
         lw = recipe.get("local_weight", 0.0)

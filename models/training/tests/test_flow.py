@@ -287,6 +287,99 @@ def test_v14_gate_is_v13s_plus_a_shift_by_the_crops_noise():
         assert float(noisier.mean()) < float(g14.mean())
 
 
+def test_v16_continues_v14_with_every_weight_but_the_gate_which_starts_at_the_probe_fit():
+    from glimpse_train.flow_train import load_init
+
+    v14 = perturbed("v14")
+    v16 = FL.build_model("v16")
+    load_init(v16, v14.state_dict())
+    mine = v16.state_dict()
+    assert all(torch.equal(mine[k], v) for k, v in v14.state_dict().items() if ".gate_" not in k)
+    gate = v16.full_more[0]
+    got = (gate.gate_energy.item(), gate.gate_residual.item(), gate.gate_bias.item())
+    assert np.allclose(got, gate.EXPLAINED_START)
+    assert {k for k in mine if ".gate_" in k} == {f"full_more.0.gate_{n}" for n in ("energy", "residual", "bias")}
+
+
+def test_v16_gate_reads_the_wide_solutions_explained_energy_and_the_residual_over_a_box():
+    """Oracle: the step's own products, the wide 2x2 systems solved one by one, e = b^T (J +
+    lam)^-1 b, both inputs averaged over a 17-px box with a replicated border (avg_pool2d), the
+    gate's formula; the step mixes its two solutions by that gate, and exports the same."""
+    import torch.nn.functional as F
+
+    a, b, _ = shifted_pair(4)
+    s = FL.SIZE
+    a, b = (torch.from_numpy(v[:s, :s]).float()[None, None] / 64.0 for v in (a, b))
+    step = perturbed("v16").full_more[0]
+    flow = torch.randn(1, 2, s, s) * 0.3
+    with torch.no_grad():
+        _, it, products = step.products(a, b, flow)
+        wide = step.wide.window(products)[0].numpy()                          # [5,H,W]
+        lam = float(step.wide.damping())
+        j = np.stack([np.stack([wide[0] + lam, wide[1]], -1), np.stack([wide[1], wide[2] + lam], -1)], -2)
+        rhs = np.stack([wide[3], wide[4]], -1)[..., None]
+        energy = (rhs[..., 0] * np.linalg.solve(j, rhs)[..., 0]).sum(-1)      # b^T (J + lam)^-1 b
+        k = step.EXPLAINED_BOX
+
+        def box(x):
+            return F.avg_pool2d(F.pad(x, (k // 2,) * 4, mode="replicate"), k, 1)
+
+        e = box(torch.from_numpy(np.maximum(energy, 0)).float()[None, None])
+        r = box(it * it)
+        want = torch.sigmoid(step.gate_energy * ((e + 1e-6).log() + step.ENERGY_OFFSET)
+                             + step.gate_residual * ((r + 1e-6).log() + step.RESIDUAL_OFFSET) + step.gate_bias)
+        narrow = FL.build_model("v12").full_more[0]
+        narrow.load_state_dict({n: v for n, v in step.state_dict().items() if not n.startswith(("wide.", "gate_"))})
+        n_flow, w_flow = narrow(a, b, flow)[0], step.wide(a, b, flow)[0]
+        mixed = step(a, b, flow)[0]
+        assert torch.allclose(mixed, n_flow + want * (w_flow - n_flow), atol=2e-4)
+        assert float(want.std()) > 0.01                     # it varies over the crop
+        step.eval()
+        for part in (step, step.wide):
+            part.freeze_windows()
+        assert torch.allclose(step(a, b, flow)[0], mixed, atol=1e-4)
+
+
+def test_a_recipe_can_train_only_some_parameters():
+    from glimpse_train.flow_train import RECIPES, trainable
+
+    model = FL.build_model("v16")
+    params = trainable(model, RECIPES["v16"]["train_only"])
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert len(params) == 3 and sorted(names) == ["full_more.0.gate_bias", "full_more.0.gate_energy",
+                                                  "full_more.0.gate_residual"]
+    assert len(trainable(FL.build_model("v16"))) == len(list(model.parameters()))
+    with pytest.raises(ValueError, match="no parameter"):
+        trainable(model, "nothing_is_called_this")
+
+
+def test_micro_pairs_are_clean_with_little_head_motion_and_leave_the_other_draws_alone(monkeypatch):
+    from glimpse_train import flow_train
+
+    calls = []
+
+    def fake_pair(src, to_crop, rng, **kw):
+        calls.append((kw["degraded"], kw["small_head"]))
+        rng.random()
+        z = np.zeros((FL.SIZE, FL.SIZE), np.float32)
+        return z, z, np.zeros((2, FL.SIZE, FL.SIZE), np.float32), np.zeros((2, FL.SIZE, FL.SIZE), np.float32)
+
+    monkeypatch.setattr(flow_train, "make_pair", fake_pair)
+    pool = FL.FacePool(images=[np.zeros((4, 4), np.uint8)] * 3, to_crop=[np.eye(3)[:2]] * 3,
+                       ids=["a", "b", "c"], held_out=np.zeros(3, bool))
+    flow_train.batch(pool, np.arange(3), np.random.default_rng(0), 400, clean_fraction=0.3, small_head=0.2,
+                     micro_fraction=0.5)
+    micro = [c for c in calls if c == (False, 1.0)]
+    assert 150 < len(micro) < 250
+    assert all(c in ((True, 0.2), (False, 0.2), (False, 1.0)) for c in calls)
+    calls.clear()
+    flow_train.batch(pool, np.arange(3), np.random.default_rng(0), 50, clean_fraction=0.3)
+    before = list(calls)
+    calls.clear()
+    flow_train.batch(pool, np.arange(3), np.random.default_rng(0), 50, clean_fraction=0.3, micro_fraction=0.0)
+    assert calls == before
+
+
 def test_step_variants_change_only_the_second_full_resolution_step():
     from glimpse_train.flow_step_variants import VARIANTS, variant
 
