@@ -141,6 +141,47 @@ fn expect_clean_exit(mut app: std::process::Child, deadline: Instant, what: &str
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// Screenshots of `display` every `interval`, from `first_after` after `started` until one is
+/// `good` or `until` has passed since `started`; returns the last one, whose file is copied to
+/// where the environment variable `keep_var` says, if set. A window that exits early fails the test.
+struct Watch<'a> {
+    what: &'a str,
+    display: &'a str,
+    path: &'a Path,
+    first_after: Duration,
+    interval: Duration,
+    until: Duration,
+    keep_var: &'a str,
+}
+
+impl Watch<'_> {
+    fn shot_until(&self, app: &mut Child, started: Instant, good: impl Fn(&Shot) -> bool) -> Shot {
+        std::thread::sleep(self.first_after);
+        let mut best: Option<Shot> = None;
+        // a busy machine may take a while to draw everything
+        while started.elapsed() < self.until {
+            if let Ok(Some(status)) = app.try_wait() {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = app.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+                }
+                panic!("{} exited early ({status}): {stderr}", self.what);
+            }
+            let shot = screenshot(self.display, self.path);
+            let done = good(&shot);
+            best = Some(shot);
+            if done {
+                break;
+            }
+            std::thread::sleep(self.interval);
+        }
+        if let Some(keep) = std::env::var_os(self.keep_var) {
+            std::fs::copy(self.path, &keep).expect("screenshot kept");
+        }
+        best.expect("a screenshot")
+    }
+}
+
 #[test]
 fn window_shows_video_and_overlays_then_quits_cleanly() {
     if !have("Xvfb") || !have("import") {
@@ -163,26 +204,16 @@ fn window_shows_video_and_overlays_then_quits_cleanly() {
         .expect("glimpse starts");
     let started = Instant::now();
     let shot_path = dir.path().join("shot.png");
-    let mut best: Option<Shot> = None;
-    std::thread::sleep(Duration::from_secs(6));
-    // Screenshots until one shows everything (a busy machine may take a while to warm up).
-    while started.elapsed() < Duration::from_secs_f64(quit_after - 3.0) {
-        if let Ok(Some(status)) = app.try_wait() {
-            let output = app.wait_with_output().unwrap();
-            panic!("glimpse exited early ({status}): {}", String::from_utf8_lossy(&output.stderr));
-        }
-        let shot = screenshot(&xvfb.display, &shot_path);
-        let done = good(&shot);
-        best = Some(shot);
-        if done {
-            break;
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
-    if let Some(keep) = std::env::var_os("GLIMPSE_SCREENSHOT") {
-        std::fs::copy(&shot_path, &keep).expect("screenshot kept");
-    }
-    let shot = best.expect("a screenshot");
+    let watch = Watch {
+        what: "glimpse",
+        display: &xvfb.display,
+        path: &shot_path,
+        first_after: Duration::from_secs(6),
+        interval: Duration::from_secs(2),
+        until: Duration::from_secs_f64(quit_after - 3.0),
+        keep_var: "GLIMPSE_SCREENSHOT",
+    };
+    let shot = watch.shot_until(&mut app, started, good);
     eprintln!("screenshot: {shot:?}");
     assert!(shot.distinct_colours > 500, "blank or flat screenshot: {shot:?}");
     assert!(shot.video_distinct_colours > 300, "no video drawn: {shot:?}");
@@ -245,25 +276,16 @@ fn review_window_shows_the_video_and_the_timeline_then_quits_cleanly() {
     let started = Instant::now();
     let shot_path = dir.path().join("review.png");
     let good = |shot: &Shot| shot.video_distinct_colours > 300 && shot.face_box_pixels > 300 && shot.timeline_micro_pixels > 100;
-    let mut best: Option<Shot> = None;
-    std::thread::sleep(Duration::from_secs(4));
-    while started.elapsed() < Duration::from_secs_f64(quit_after - 2.0) {
-        if let Ok(Some(status)) = app.try_wait() {
-            let output = app.wait_with_output().unwrap();
-            panic!("glimpse review exited early ({status}): {}", String::from_utf8_lossy(&output.stderr));
-        }
-        let shot = screenshot(&xvfb.display, &shot_path);
-        let done = good(&shot);
-        best = Some(shot);
-        if done {
-            break;
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    if let Some(keep) = std::env::var_os("GLIMPSE_REVIEW_SCREENSHOT") {
-        std::fs::copy(&shot_path, &keep).expect("screenshot kept");
-    }
-    let shot = best.expect("a screenshot");
+    let watch = Watch {
+        what: "glimpse review",
+        display: &xvfb.display,
+        path: &shot_path,
+        first_after: Duration::from_secs(4),
+        interval: Duration::from_secs(1),
+        until: Duration::from_secs_f64(quit_after - 2.0),
+        keep_var: "GLIMPSE_REVIEW_SCREENSHOT",
+    };
+    let shot = watch.shot_until(&mut app, started, good);
     eprintln!("review screenshot: {shot:?}");
     assert!(shot.video_distinct_colours > 300, "no video drawn: {shot:?}");
     assert!(shot.face_box_pixels > 300, "the face box is not redrawn from frames.csv: {shot:?}");
