@@ -166,7 +166,39 @@ class F5CNet(nn.Module):
         return self.fc(self.drop(h))
 
 
-ARCHS = {"ststnet": STSTNet, "f5cnet": F5CNet}
+class F5CNetRegions(F5CNet):
+    """F5CNet plus a regional branch (recipe `f5cnet_v7`, reports/mer_v7_preregistration.md): the
+    28x28 input cut into four overlapping 16x16 windows (`WINDOWS`: the eyes and brows in the
+    upper pair, the mouth corners in the lower, as the training images frame the face), one
+    shared small CNN per window, the four feature vectors kept apart in a fixed order up to a
+    zero-initialised linear layer whose output is added to F5CNet's logits, so that the network
+    starts as F5CNet (and F5CNet's pretrained weights load into it)."""
+
+    WINDOWS = ((0, 0), (0, 12), (12, 0), (12, 12))   # (top row, left column) of each 16x16 window
+    SIDE, FEATURES = 16, 24
+
+    def __init__(self, n_classes: int = 3, dropout: float = 0.3):
+        super().__init__(n_classes, dropout=dropout)
+        self.region_net = nn.Sequential(conv_bn(3, 16), conv_bn(16, self.FEATURES, 2), conv_bn(self.FEATURES, self.FEATURES, 2))
+        self.region_drop = nn.Dropout(dropout)
+        self.region_fc = nn.Linear(len(self.WINDOWS) * self.FEATURES, n_classes)
+        nn.init.zeros_(self.region_fc.weight)
+        nn.init.zeros_(self.region_fc.bias)
+
+    def regions(self, x):
+        """[N,3,28,28] (scaled) -> [N, 4 * FEATURES]: each window's features, in `WINDOWS` order."""
+        n, s = x.shape[0], self.SIDE
+        windows = torch.cat([x[:, :, r:r + s, c:c + s] for r, c in self.WINDOWS], 0)   # [4N,3,16,16]
+        f = self.region_net(windows).mean(dim=(2, 3))                                  # [4N,F]
+        return f.view(len(self.WINDOWS), n, -1).transpose(0, 1).reshape(n, -1)
+
+    def forward(self, x):
+        x = x * (1.0 / 127.5) - 1.0
+        h = F.relu(self.f5c(self.stem(x))).mean(dim=(2, 3))
+        return self.fc(self.drop(h)) + self.region_fc(self.region_drop(self.regions(x)))
+
+
+ARCHS = {"ststnet": STSTNet, "f5cnet": F5CNet, "f5cnet_regions": F5CNetRegions}
 
 
 def build(arch: str) -> nn.Module:

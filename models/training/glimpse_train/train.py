@@ -49,6 +49,10 @@ RECIPES["f5cnet_v4"] = dict(RECIPES["f5cnet_v2"], pretrained="synthetic-action-u
 RECIPES["f5cnet_v5"] = dict(RECIPES["f5cnet_v4"], synthetic_batch=16, synthetic_weight=0.5)
 # v6 = the members of three recipes that differ in kind (pretrained, co-trained, another
 # architecture) averaged with equal weight per member (reports/mer_v6_preregistration.md)
+# v7 = v4 whose network adds a regional branch over four eye and mouth windows
+# (`F5CNetRegions`, reports/mer_v7_preregistration.md); mer_v7 = v6 with v7 in v4's place
+RECIPES["f5cnet_v7"] = dict(RECIPES["f5cnet_v4"], arch="f5cnet_regions")
+RECIPES["mer_v7"] = dict(combine=("f5cnet_v7", "f5cnet_v5", "ststnet_v2"), arch="ensemble", members=9, epochs=40)
 RECIPES["mer_v6"] = dict(combine=("f5cnet_v4", "f5cnet_v5", "ststnet_v2"), arch="ensemble", members=9, epochs=40)
 MEMBER_SEED_STRIDE = 100_000
 
@@ -135,7 +139,11 @@ def train_network(r: dict, x: np.ndarray, y: np.ndarray, seed: int, log=None) ->
     if r.get("pretrained"):
         from .mer_pretrain import pretrained_weights
 
-        model.load_state_dict(torch.load(pretrained_weights(), map_location="cpu"))
+        # the pretrained F5CNet; a network that extends it (`f5cnet_regions`) keeps its own extra
+        # parts as initialised
+        missing, unexpected = model.load_state_dict(torch.load(pretrained_weights(), map_location="cpu"), strict=False)
+        if unexpected or any(not k.startswith("region_") for k in missing):
+            raise ValueError(f"the pretrained weights do not fit {r['arch']}: missing {missing}, unexpected {unexpected}")
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
     counts = np.bincount(np.asarray(y), minlength=3).astype(np.float64)

@@ -108,3 +108,40 @@ def test_mirror_average_is_invariant_to_mirroring_and_v3_trains_with_mixup():
         torch.testing.assert_close(mirrored(mirrored(xt)), xt)
         torch.testing.assert_close(again(xt), ens(xt))
         assert not torch.allclose(plain.members[0](xt), ens.members[0](xt))
+
+
+def test_f5cnet_regions_starts_as_the_f5cnet_whose_weights_it_loads():
+    """The regional branch's output layer starts at zero, so with F5CNet's weights loaded (the
+    pretrained start) the network gives F5CNet's logits; F5CNet's weights leave only the
+    regional parts missing."""
+    import torch
+
+    from glimpse_train.models import F5CNet, F5CNetRegions
+
+    torch.manual_seed(0)
+    base, regions = F5CNet().eval(), F5CNetRegions().eval()
+    missing, unexpected = regions.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("region_") for k in missing)
+    x = torch.rand(4, 3, 28, 28) * 255
+    with torch.no_grad():
+        assert torch.allclose(regions(x), base(x), atol=1e-6)
+        regions.region_fc.weight.normal_()
+        assert not torch.allclose(regions(x), base(x), atol=1e-3)
+
+
+def test_f5cnet_regions_keeps_each_window_in_its_place():
+    """Each window's features come from its own 16x16 patch: changing the pixels only in the
+    lower-right corner (outside the other three windows) changes only that window's features."""
+    import torch
+
+    from glimpse_train.models import F5CNetRegions
+
+    torch.manual_seed(1)
+    m = F5CNetRegions().eval()
+    x = torch.rand(2, 3, 28, 28)
+    y = x.clone()
+    y[:, :, 16:, 16:] += 1.0
+    with torch.no_grad():
+        a, b = m.regions(x).view(2, 4, -1), m.regions(y).view(2, 4, -1)
+    assert a.shape == (2, 4, m.FEATURES)
+    assert torch.equal(a[:, :3], b[:, :3]) and not torch.allclose(a[:, 3], b[:, 3])
