@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from glimpse_train.export import export_onnx, golden_inputs, ort_session
-from glimpse_train.models import F5CNet, STSTNet
+from glimpse_train.models import F5CNet, F5CNetRegions, STSTNet
 from glimpse_train.train import Ensemble
 
 MODELS = Path(__file__).resolve().parents[2]
@@ -16,7 +16,15 @@ def f5cnet_ensemble():
     return Ensemble([F5CNet(), F5CNet(), F5CNet()])
 
 
-@pytest.mark.parametrize("cls", [F5CNet, STSTNet, f5cnet_ensemble])
+def regions_with_a_live_branch():
+    """F5CNetRegions whose regional output layer is not zero, so that the branch shows in the export."""
+    m = F5CNetRegions()
+    with torch.no_grad():
+        m.region_fc.weight.normal_()
+    return m
+
+
+@pytest.mark.parametrize("cls", [F5CNet, STSTNet, f5cnet_ensemble, regions_with_a_live_branch])
 def test_onnx_round_trip(tmp_path, cls):
     torch.manual_seed(0)
     m = cls().eval()
