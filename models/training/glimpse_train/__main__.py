@@ -1,7 +1,7 @@
 """`python -m glimpse_train <command> [args]` — commands:
 
   eval-reference   reference STSTNet weights, fold by fold (must give UF1 0.7209 / UAR 0.7250)
-  loso             one LOSO run: --recipe {ststnet,f5cnet,f5cnet_v2,ststnet_v2,f5cnet_v3,f5cnet_v4,f5cnet_v5,mer_v6} --seed N
+  loso             one LOSO run: --recipe {ststnet,f5cnet,f5cnet_v2,ststnet_v2,f5cnet_v3,f5cnet_v4,f5cnet_v5,mer_v6,f5cnet_v7} --seed N
   eval             all LOSO runs (3 seeds x every recipe), the table and reports/loso_report.json
   export           final model on all 442 samples -> models/mer.onnx + models/mer.golden.json
   mer-synth        synthetic micro-expression motion from faces (action units) -> cache/mer_synth.npz

@@ -1,4 +1,4 @@
-"""LOSO evaluation table: `python -m glimpse_train.eval [--seeds 0 1 2] [--jobs 2] [--recipes ststnet f5cnet f5cnet_v2 ststnet_v2 f5cnet_v3 f5cnet_v4 f5cnet_v5 mer_v6]`.
+"""LOSO evaluation table: `python -m glimpse_train.eval [--seeds 0 1 2] [--jobs 2] [--recipes ststnet f5cnet f5cnet_v2 ststnet_v2 f5cnet_v3 f5cnet_v4 f5cnet_v5 mer_v6 f5cnet_v7]`.
 
 Runs every (recipe, seed) LOSO run that is not yet in reports/runs/ (each in its own process,
 `--jobs` at a time, 1 torch thread each), then prints overall + per-dataset UF1/UAR/accuracy as
@@ -29,8 +29,7 @@ from .train import RECIPES, components
 TITLES = {"ststnet": "STSTNet retrained", "f5cnet": "F5CNet (ours)", "f5cnet_v2": "F5CNet v2 (ours)",
           "ststnet_v2": "STSTNet, v2 recipe", "f5cnet_v3": "F5CNet v3 (ours)",
           "f5cnet_v4": "F5CNet v4 (ours, pretrained)", "f5cnet_v5": "F5CNet v5 (ours, co-trained)",
-          "mer_v6": "v6 (ours, v4+v5+STSTNet v2)", "f5cnet_v7": "F5CNet v7 (ours, + regions)",
-          "mer_v7": "v7 (ours, v7+v5+STSTNet v2)"}
+          "mer_v6": "v6 (ours, v4+v5+STSTNet v2)", "f5cnet_v7": "F5CNet v7 (ours, + regions)"}
 
 PUBLISHED = {"STSTNet": (0.7353, 0.7605), "FeatRef": (0.7838, 0.7832), "EMR": (0.7885, 0.7824),
              "HTNet (epoch picked on test subject)": (0.8603, 0.8475)}

@@ -50,9 +50,9 @@ RECIPES["f5cnet_v5"] = dict(RECIPES["f5cnet_v4"], synthetic_batch=16, synthetic_
 # v6 = the members of three recipes that differ in kind (pretrained, co-trained, another
 # architecture) averaged with equal weight per member (reports/mer_v6_preregistration.md)
 # v7 = v4 whose network adds a regional branch over four eye and mouth windows
-# (`F5CNetRegions`, reports/mer_v7_preregistration.md); mer_v7 = v6 with v7 in v4's place
+# (`F5CNetRegions`, reports/mer_v7_preregistration.md); it did not beat v4, so the combination
+# its rule would have tried next (v6 with v7 in v4's place) was never built
 RECIPES["f5cnet_v7"] = dict(RECIPES["f5cnet_v4"], arch="f5cnet_regions")
-RECIPES["mer_v7"] = dict(combine=("f5cnet_v7", "f5cnet_v5", "ststnet_v2"), arch="ensemble", members=9, epochs=40)
 RECIPES["mer_v6"] = dict(combine=("f5cnet_v4", "f5cnet_v5", "ststnet_v2"), arch="ensemble", members=9, epochs=40)
 MEMBER_SEED_STRIDE = 100_000
 
