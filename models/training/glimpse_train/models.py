@@ -159,11 +159,16 @@ class F5CNet(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.fc = nn.Linear(width, n_classes)
 
+    @staticmethod
+    def scaled(x):
+        return x * (1.0 / 127.5) - 1.0          # raw 0..255 -> -1..1
+
+    def pooled(self, x):
+        """Scaled input -> [N, width]: the F5C block's map, ReLU, averaged over the 7x7 grid."""
+        return F.relu(self.f5c(self.stem(x))).mean(dim=(2, 3))
+
     def forward(self, x):
-        x = x * (1.0 / 127.5) - 1.0          # raw 0..255 -> -1..1
-        h = self.f5c(self.stem(x))
-        h = F.relu(h).mean(dim=(2, 3))
-        return self.fc(self.drop(h))
+        return self.fc(self.drop(self.pooled(self.scaled(x))))
 
 
 class F5CNetRegions(F5CNet):
@@ -193,9 +198,8 @@ class F5CNetRegions(F5CNet):
         return f.view(len(self.WINDOWS), n, -1).transpose(0, 1).reshape(n, -1)
 
     def forward(self, x):
-        x = x * (1.0 / 127.5) - 1.0
-        h = F.relu(self.f5c(self.stem(x))).mean(dim=(2, 3))
-        return self.fc(self.drop(h)) + self.region_fc(self.region_drop(self.regions(x)))
+        x = self.scaled(x)
+        return self.fc(self.drop(self.pooled(x))) + self.region_fc(self.region_drop(self.regions(x)))
 
 
 ARCHS = {"ststnet": STSTNet, "f5cnet": F5CNet, "f5cnet_regions": F5CNetRegions}

@@ -47,12 +47,12 @@ RECIPES["f5cnet_v4"] = dict(RECIPES["f5cnet_v2"], pretrained="synthetic-action-u
 # v5 = v4 that keeps training on the synthetic events beside the real ones: every step adds 16
 # synthetic events to the batch of 32, their loss weighted 0.5 (reports/mer_v5_preregistration.md)
 RECIPES["f5cnet_v5"] = dict(RECIPES["f5cnet_v4"], synthetic_batch=16, synthetic_weight=0.5)
-# v6 = the members of three recipes that differ in kind (pretrained, co-trained, another
-# architecture) averaged with equal weight per member (reports/mer_v6_preregistration.md)
 # v7 = v4 whose network adds a regional branch over four eye and mouth windows
 # (`F5CNetRegions`, reports/mer_v7_preregistration.md); it did not beat v4, so the combination
 # its rule would have tried next (v6 with v7 in v4's place) was never built
 RECIPES["f5cnet_v7"] = dict(RECIPES["f5cnet_v4"], arch="f5cnet_regions")
+# v6 = the members of three recipes that differ in kind (pretrained, co-trained, another
+# architecture) averaged with equal weight per member (reports/mer_v6_preregistration.md)
 RECIPES["mer_v6"] = dict(combine=("f5cnet_v4", "f5cnet_v5", "ststnet_v2"), arch="ensemble", members=9, epochs=40)
 MEMBER_SEED_STRIDE = 100_000
 
