@@ -1,8 +1,8 @@
 //! The motion stage recovers known motion: a sub-pixel shift of the whole face (head motion)
 //! and a local smooth deformation at a mouth corner (an expression), each within 0.1 px. The
-//! default flow (DIS) passes both; `flow.onnx` (v12) and `onnx-vr` neither: after a 0.6-px
-//! shift the model leaves 0.13 px of motion at the brows, and on the 2-px push it is 0.13 px off
-//! (`onnx-vr` 0.14; with flow v6, shipped before v8s, `onnx-vr` passed this one). See
+//! default flow (DIS) passes both; `flow.onnx` (v14) and `onnx-vr` neither: after a 0.6-px
+//! shift the model leaves 0.13 px of motion at the brows, and on the 2-px push it is 0.11 px off
+//! (`onnx-vr` 0.12; with flow v6, shipped before v8s, `onnx-vr` passed this one). See
 //! `models/flow.md`, *Known limits*.
 
 use opencv::core::{Mat, Scalar, Size, Vector};

@@ -230,10 +230,10 @@ impl Default for MotionConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FlowMethod {
-    /// OpenCV's DIS with the settings of [`DisFlow`]. The default: `flow.onnx` beats it on
-    /// held-out face pairs and is a little faster, but not on the synthetic micro-expressions'
-    /// motion nor in spotting F1; `onnx-vr` beats it on both sets' error but spots worse and
-    /// is slower (`models/flow.md`).
+    /// OpenCV's DIS with the settings of [`DisFlow`]. The default: `flow.onnx` and `onnx-vr`
+    /// beat it on both sets' flow error (held-out face pairs and the synthetic
+    /// micro-expressions), but the spotter finds micro-expressions better with DIS, which is
+    /// also faster here (`models/flow.md`).
     #[default]
     Dis,
     /// The project's flow model, `models/flow.onnx`.

@@ -448,7 +448,7 @@ NOISE_AWARE_GATE = ("v14", "v15")   # v15: v14's network, trained on with small 
 # v16 (session 18): v14's network whose gate reads the wide solution's explained energy and the
 # residual over a 17-px box instead (reports/flow_v16_preregistration.md)
 EXPLAINED_GATE = ("v16",)
-ARCH = "v12"               # the architecture trained and exported by default (the shipped one)
+ARCH = "v14"               # the architecture trained and exported by default (the shipped one)
 
 
 def _blocks():

@@ -14,7 +14,8 @@ v6 (seed 11) as v4 with bumps on the forehead too; v7, v7c, v8 and v8s (sessions
 recipe; v9 plus vertical brow bumps; v10 (session 15) v8s's network and recipe for 8,000 steps;
 v11 and v11c (session 16) continue v10's training (`init_from`), v11 with brow actions; v12
 continues v11's with blinks; v13 (session 17) continues v12's with a gated second full-resolution
-step, v14 v13's with a noise-aware gate, v15 v14's with small head motions in half of the pairs.
+step, v14 v13's with a noise-aware gate (the shipped one since session 19, the default `--arch`), v15
+v14's with small head motions in half of the pairs.
 `--blink-fraction` closes both upper eyelids in a share of the pairs (the covered eye is left out
 of the loss). The last step is kept (no selection on held-out data).
 """
