@@ -66,6 +66,7 @@ fn a_model_of_the_wrong_shape_is_refused_with_both_shapes() {
     const LANDMARKS_LIKE: Contract = Contract {
         inputs: &[TensorSpec { name: "motion", shape: &[None, Some(1), Some(128), Some(128)] }],
         outputs: &[TensorSpec { name: "logits", shape: &[None, Some(3)] }],
+        one_at_a_time: false,
     };
     let path = models_dir().join("mer.onnx");
     let error = load_session(&path, &LANDMARKS_LIKE, 1).err().expect("the shapes differ").to_string();

@@ -19,7 +19,14 @@ pub struct TensorSpec {
 pub struct Contract {
     pub inputs: &'static [TensorSpec],
     pub outputs: &'static [TensorSpec],
+    /// The runtime runs one sample per call: the batch dimension (named `N` in our models) is
+    /// fixed to 1 at load, so that ONNX Runtime folds the graph's shape arithmetic away (a
+    /// quarter of flow.onnx's nodes; the same outputs, a few per cent faster).
+    pub one_at_a_time: bool,
 }
+
+/// The name our exports give the batch dimension.
+const BATCH_DIMENSION: &str = "N";
 
 impl Contract {
     /// `name [N, 1, 96, 96] -> name [N, 68, 2]`.
@@ -80,6 +87,13 @@ pub fn load_session(path: &Path, contract: &Contract, threads: usize) -> Result<
     let load_error = |reason: String| InferenceError::ModelLoad { path: path.to_owned(), reason };
     let mut builder = Session::builder(&runtime.environment)
         .and_then(|builder| builder.with_intra_threads(threads.max(1)).map_err(Into::into))
+        .and_then(|builder| {
+            if contract.one_at_a_time {
+                builder.with_dimension_override(BATCH_DIMENSION, 1).map_err(Into::into)
+            } else {
+                Ok(builder)
+            }
+        })
         .map_err(|e| load_error(e.to_string()))?;
     #[cfg(feature = "cuda")]
     with_cuda(&mut builder);

@@ -26,6 +26,7 @@ pub(crate) const FLOW_CONTRACT: Contract = Contract {
         TensorSpec { name: "current", shape: &[None, Some(1), Some(SIDE), Some(SIDE)] },
     ],
     outputs: &[TensorSpec { name: "flow", shape: &[None, Some(2), Some(SIDE), Some(SIDE)] }],
+    one_at_a_time: true,
 };
 
 pub struct OnnxFlow {

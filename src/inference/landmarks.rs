@@ -39,6 +39,7 @@ pub const LANDMARK_COUNT: usize = 68;
 pub(crate) const LANDMARK_CONTRACT: Contract = Contract {
     inputs: &[TensorSpec { name: "face", shape: &[None, Some(1), Some(LANDMARK_CROP as i64), Some(LANDMARK_CROP as i64)] }],
     outputs: &[TensorSpec { name: "points", shape: &[None, Some(LANDMARK_COUNT as i64), Some(2)] }],
+    one_at_a_time: false,
 };
 
 /// Points whose centre lands further than this share of the box width from the box centre are

@@ -17,6 +17,7 @@ pub const MER_INPUT_SHAPE: [usize; 3] = [3, 28, 28];
 pub(crate) const MER_CONTRACT: Contract = Contract {
     inputs: &[TensorSpec { name: "motion", shape: &[None, Some(3), Some(28), Some(28)] }],
     outputs: &[TensorSpec { name: "logits", shape: &[None, Some(3)] }],
+    one_at_a_time: false,
 };
 
 pub struct Recogniser {

@@ -43,12 +43,16 @@ def export_onnx(model, path: Path, opset: int = OPSET) -> None:
         torch.onnx.export(model, (dummy,), str(path), **kw)
 
 
-def ort_session(path: Path, threads: int = 1):
+def ort_session(path: Path, threads: int = 1, one_at_a_time: bool = False):
+    """`one_at_a_time`: the batch dimension `N` fixed to 1, as the Rust side loads flow.onnx
+    (`Contract::one_at_a_time`): ONNX Runtime then folds the graph's shape arithmetic away."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
+    if one_at_a_time:
+        so.add_free_dimension_override_by_name("N", 1)
     # Idle pool threads otherwise spin for work after each run; where several sessions take
     # turns (flow-time, flow-eval), one session's spinning threads take the 2-core machine
     # from the next one's run (session 17: v12 alone 3.3 ms on 2 threads, 7.3 ms with another

@@ -693,6 +693,46 @@ def window_band(taps, n: int):
     return torch.einsum("ck,kij->cij", taps, one_hot)
 
 
+WINDOW_BLOCK = 32   # exported windows on crops of at least 4 such blocks are computed block by block
+
+
+def window_blocks(rows, columns, radius: int):
+    """The band matrices of a frozen window (`rows` [..., n, n] for x @ rows along the width,
+    `columns` [..., n, n] for columns @ x along the height, nonzero within `radius` of the
+    diagonal) cut into WINDOW_BLOCK-wide output blocks, each with the (WINDOW_BLOCK + 2 radius)
+    inputs it reads: (inputs [K*L] indices, right [..., K, L, B], left [..., K, B, L])."""
+    import torch
+
+    n = rows.shape[-1]
+    span = WINDOW_BLOCK + 2 * radius
+    starts = [min(max(k * WINDOW_BLOCK - radius, 0), n - span) for k in range(n // WINDOW_BLOCK)]
+    inputs = torch.tensor([s + i for s in starts for i in range(span)])
+    right = torch.stack([rows[..., s:s + span, k * WINDOW_BLOCK:(k + 1) * WINDOW_BLOCK] for k, s in enumerate(starts)], -3)
+    left = torch.stack([columns[..., k * WINDOW_BLOCK:(k + 1) * WINDOW_BLOCK, s:s + span] for k, s in enumerate(starts)], -3)
+    return inputs, right, left
+
+
+def frozen_window(x, rows, columns, blocks=None):
+    """columns @ (x @ rows), x [..., n, n]. With `blocks` (`window_blocks`) the same sums block by
+    block: each output block reads only the inputs its band reaches (a Gather and one batched
+    MatMul per pass), about 2.7 x fewer multiplications than the dense products at 128 px with a
+    17-tap window (0.12-0.14 ms instead of 0.18 per five-channel window in ONNX Runtime). The
+    zeros the dense product adds make no difference to the sums, the order of the additions
+    does, within float rounding."""
+    import torch
+
+    if blocks is None:
+        return torch.matmul(columns, torch.matmul(x, rows))
+    inputs, right, left = blocks
+    k, span = right.shape[-3], right.shape[-2]
+
+    def left_product(blocked, y):   # blocked @ y along y's rows, block by block
+        return torch.matmul(blocked, y.index_select(-2, inputs).unflatten(-2, (k, span))).flatten(-3, -2)
+
+    y = left_product(right.transpose(-2, -1), x.transpose(-2, -1)).transpose(-2, -1)   # x @ rows
+    return left_product(left, y)
+
+
 def binomial_blur(x):
     """[1,2,1]/4 in each direction, replicated border; as weighted sums of shifted slices, not a
     conv: ONNX Runtime runs a one-channel conv as a 16-channel one (its NCHWc layout)."""
@@ -773,19 +813,27 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             self.max_step = size / 32.0
             self.size = size
             self.bands = None
+            self.blocks = None
+            self.block_radius = self.wx.shape[3] // 2   # the band the exported blocks are cut for
 
         def freeze_windows(self):
             """For export: both window passes as batched MatMuls with constant band matrices
             (the replicated border folded in). The same sums; onnxruntime runs a 5-group
-            1x17 convolution at 128x128 in 0.20 ms, the MatMul in 0.13."""
+            1x17 convolution at 128x128 in 0.20 ms, the MatMul in 0.13; at full resolution
+            block by block (`frozen_window`)."""
             with torch.no_grad():
                 self.bands = (window_band(torch.softmax(self.wx, 3).view(5, -1), self.size),
                               window_band(torch.softmax(self.wy, 2).view(5, -1), self.size).transpose(1, 2))
+                blocked = self.size % WINDOW_BLOCK == 0 and self.size >= 4 * WINDOW_BLOCK
+                self.blocks = window_blocks(*self.bands, self.block_radius) if blocked else None
+
+        def unfreeze_windows(self):
+            """Back to the convolutions (training changes the windows)."""
+            self.bands = self.blocks = None
 
         def window(self, x):
             if self.bands is not None and not self.training:
-                rows, columns = self.bands
-                return torch.matmul(columns, torch.matmul(x, rows))
+                return frozen_window(x, *self.bands, self.blocks)
             r = self.wx.shape[3] // 2
             x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), torch.softmax(self.wx, 3), groups=5)
             return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), torch.softmax(self.wy, 2), groups=5)
@@ -856,6 +904,8 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
                      explained: bool = False):
             super().__init__(size, sigma)
             self.wide = LucasKanadeStep(size, wide_sigma)
+            # both windows' blocks cut for the wider band, so that they stack into one product
+            self.block_radius = self.wide.block_radius = max(self.block_radius, self.wide.block_radius)
             self.explained = explained
             if explained:
                 energy, residual, bias = self.EXPLAINED_START
@@ -889,12 +939,24 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
                                  + self.gate_residual * ((boxed[:, 1:2] + eps).log() + self.RESIDUAL_OFFSET)
                                  + self.gate_bias)
 
+        def freeze_windows(self):
+            super().freeze_windows()
+            self.wide.freeze_windows()
+
+        def unfreeze_windows(self):
+            super().unfreeze_windows()
+            self.wide.unfreeze_windows()
+
         def both_windows(self, products):
             """[N,5,H,W] -> [N,2,5,H,W]: the products under this step's window and the wide one's."""
             if self.bands is not None and self.wide.bands is not None and not self.training:
                 rows = torch.stack([self.bands[0], self.wide.bands[0]])          # [2,5,n,n]
                 columns = torch.stack([self.bands[1], self.wide.bands[1]])
-                return torch.matmul(columns, torch.matmul(products.unsqueeze(1), rows))
+                blocks = None
+                if self.blocks is not None and self.wide.blocks is not None:
+                    blocks = (self.blocks[0], torch.stack([self.blocks[1], self.wide.blocks[1]]),
+                              torch.stack([self.blocks[2], self.wide.blocks[2]]))
+                return frozen_window(products.unsqueeze(1), rows, columns, blocks)
             return torch.stack([self.window(products), self.wide.window(products)], 1)
 
         def gate(self, it, trace):

@@ -119,7 +119,7 @@ def main(argv=None):
     tp = pairs[:a.timing_pairs]
     for threads in (1, 2):
         cv2.setNumThreads(threads)
-        fns_t = {k: (lambda x, y, s=ort_session(m, threads): run_ours(s, x, y)) for k, m in ours.items()}
+        fns_t = {k: (lambda x, y, s=ort_session(m, threads, one_at_a_time=True): run_ours(s, x, y)) for k, m in ours.items()}
         fns_t.update({f"{k}-vr": (lambda x, y, k=k: classical.refine(x, y, fns_t[k](x, y))) for k in (ours if a.refine else [])})
         fns_t.update({m: fns[m] for m in CLASSICAL})
         timing[threads] = time_methods(fns_t, tp)

@@ -39,7 +39,7 @@ def export_flow(model, path: Path) -> None:
 
     model.eval()
     steps = [m for m in model.modules() if hasattr(m, "freeze_windows")]   # v3, v4: windows as MatMuls
-    for step in steps:
+    for step in steps:   # (a gated step's wide window is frozen with it and again on its own: the same)
         step.freeze_windows()
     a, b = (torch.from_numpy(v) for v in golden_pair())
     try:
@@ -48,7 +48,7 @@ def export_flow(model, path: Path) -> None:
                           dynamic_axes={"previous": {0: "N"}, "current": {0: "N"}, "flow": {0: "N"}})
     finally:   # the model in memory goes back to its convolutions (its weights may change again)
         for step in steps:
-            step.bands = None
+            step.unfreeze_windows()
     # The exporter leaves the output's spatial dims symbolic; write the contract's static shape.
     import onnx
 

@@ -1,7 +1,7 @@
 """`python -m glimpse_train flow-time [--model ../flow.onnx --label v3 ...] [--runs 400]`: the
 flow model(s) alone through onnxruntime, no data needed: the golden pair (`flow_export.golden_pair`),
-on 1 and on 2 intra-op threads, the models taking turns run by run so that load shifts hit them
-alike. Prints the median, p10 and p90 ms per 128x128 pair and the load average before and after
+on 1 and on 2 intra-op threads, loaded as the pipeline loads them (the batch fixed to one pair),
+the models taking turns run by run so that load shifts hit them alike. Prints the median, p10 and p90 ms per 128x128 pair and the load average before and after
 (`flow-eval` times the models inside its evaluation loop, about 1.25x slower than this).
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ WARMUP = 50
 def time_models(paths: list, threads: int, runs: int) -> list[np.ndarray]:
     """ms per run of each model on the golden pair, measured in turns (`flow_eval.turn_times`)."""
     previous, current = golden_pair()
-    fns = {i: (lambda a, b, s=ort_session(p, threads): run_ours(s, a, b)) for i, p in enumerate(paths)}
+    fns = {i: (lambda a, b, s=ort_session(p, threads, one_at_a_time=True): run_ours(s, a, b)) for i, p in enumerate(paths)}
     times = turn_times(fns, [(None, previous[0, 0], current[0, 0])] * runs, reps=1, warmup=WARMUP)
     return [times[i] for i in range(len(paths))]
 

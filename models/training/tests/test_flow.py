@@ -86,13 +86,40 @@ def test_network_shapes_and_onnx_export_agree(tmp_path, arch):
     assert ref.shape == (1, 2, FL.SIZE, FL.SIZE)
     path = tmp_path / "flow.onnx"
     export_flow(model, path)
-    assert all(getattr(m, "bands", None) is None for m in model.modules())   # back to the convolutions
+    assert all(getattr(m, "bands", None) is None and getattr(m, "blocks", None) is None
+               for m in model.modules())   # back to the convolutions
     sess = ort_session(path)
     assert [i.name for i in sess.get_inputs()] == ["previous", "current"]
     assert sess.get_outputs()[0].shape[1:] == [2, FL.SIZE, FL.SIZE]
     got = sess.run(["flow"], {"previous": np.concatenate([prev, cur]), "current": np.concatenate([cur, prev])})[0]
     assert got.shape == (2, 2, FL.SIZE, FL.SIZE)
     assert np.abs(got[:1] - ref).max() < 1e-3
+
+
+def test_a_frozen_window_gives_the_convolutions_sums_dense_or_block_by_block():
+    """Exported windows (band matrices; at full resolution cut into blocks) sum what the
+    training-time convolutions sum, replicated border included, for a plain and a gated step."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 5, FL.SIZE, FL.SIZE) * 100
+    model = perturbed("v14").eval()
+    step, gated = model.full, model.full_more[0]
+    want = step.window(x), torch.stack([gated.window(x), gated.wide.window(x)], 1)
+    for part in (step, gated):
+        part.freeze_windows()
+    assert step.blocks is not None and gated.blocks is not None and gated.wide.blocks is not None
+    assert gated.block_radius == gated.wide.block_radius == gated.wide.wx.shape[3] // 2   # the wider band
+    blocked = step.window(x), gated.both_windows(x)
+    dense = FL.frozen_window(x, *step.bands), FL.frozen_window(x.unsqueeze(1), torch.stack([gated.bands[0], gated.wide.bands[0]]),
+                                                             torch.stack([gated.bands[1], gated.wide.bands[1]]))
+    for got, ref, plain in zip(blocked, dense, want):
+        assert got.shape == plain.shape
+        assert torch.allclose(got, plain, atol=1e-3) and torch.allclose(got, ref, atol=1e-4)
+    coarse = model.steps[0][0]                                   # 16 px: too small for blocks
+    coarse.freeze_windows()
+    assert coarse.blocks is None
+    for part in (step, gated, coarse):
+        part.unfreeze_windows()
+    assert all(m.bands is None and m.blocks is None for m in (step, gated, gated.wide, coarse))
 
 
 def test_warp_moves_the_image_by_the_flow():
