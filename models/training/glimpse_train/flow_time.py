@@ -1,8 +1,10 @@
 """`python -m glimpse_train flow-time [--model ../flow.onnx --label v3 ...] [--runs 400]`: the
 flow model(s) alone through onnxruntime, no data needed: the golden pair (`flow_export.golden_pair`),
 on 1 and on 2 intra-op threads, loaded as the pipeline loads them (the batch fixed to one pair),
-the models taking turns run by run so that load shifts hit them alike. Prints the median, p10 and p90 ms per 128x128 pair and the load average before and after
-(`flow-eval` times the models inside its evaluation loop, about 1.25x slower than this).
+the models taking turns run by run so that load shifts hit them alike (one `--model` alone gives
+its own time: in turns each model runs about a third slower, `models/flow.md`, *Speed*). Prints
+the median, p10 and p90 ms per 128x128 pair and the load average before and after (`flow-eval`
+times the models inside its evaluation loop, about 1.25x slower than this).
 """
 from __future__ import annotations
 
