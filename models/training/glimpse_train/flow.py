@@ -712,17 +712,22 @@ def window_blocks(rows, columns, radius: int):
     return inputs, right, left
 
 
-def frozen_window(x, rows, columns, blocks=None):
-    """columns @ (x @ rows), x [..., n, n]. With `blocks` (`window_blocks`) the same sums block by
-    block: each output block reads only the inputs its band reaches (a Gather and one batched
-    MatMul per pass), about 2.7 x fewer multiplications than the dense products at 128 px with a
-    17-tap window (0.12-0.14 ms instead of 0.18 per five-channel window in ONNX Runtime). The
-    zeros the dense product adds make no difference to the sums, the order of the additions
-    does, within float rounding."""
+def banded_window(x, rows, columns):
+    """columns @ (x @ rows), x [..., n, n]: a frozen window as two dense band-matrix products."""
     import torch
 
-    if blocks is None:
-        return torch.matmul(columns, torch.matmul(x, rows))
+    return torch.matmul(columns, torch.matmul(x, rows))
+
+
+def blocked_window(x, blocks):
+    """`banded_window`'s sums block by block (`blocks` from `window_blocks`): each output block
+    reads only the inputs its band reaches (a Gather and one batched MatMul per pass), about
+    2.7 x fewer multiplications than the dense products at 128 px with a 17-tap window
+    (0.12-0.14 ms instead of 0.18 per five-channel window in ONNX Runtime). The zeros the dense
+    product adds make no difference to the sums, the order of the additions may, within float
+    rounding."""
+    import torch
+
     inputs, right, left = blocks
     k, span = right.shape[-3], right.shape[-2]
 
@@ -820,7 +825,7 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
             """For export: both window passes as batched MatMuls with constant band matrices
             (the replicated border folded in). The same sums; onnxruntime runs a 5-group
             1x17 convolution at 128x128 in 0.20 ms, the MatMul in 0.13; at full resolution
-            block by block (`frozen_window`)."""
+            block by block (`blocked_window`)."""
             with torch.no_grad():
                 self.bands = (window_band(torch.softmax(self.wx, 3).view(5, -1), self.size),
                               window_band(torch.softmax(self.wy, 2).view(5, -1), self.size).transpose(1, 2))
@@ -833,7 +838,7 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
 
         def window(self, x):
             if self.bands is not None and not self.training:
-                return frozen_window(x, *self.bands, self.blocks)
+                return banded_window(x, *self.bands) if self.blocks is None else blocked_window(x, self.blocks)
             r = self.wx.shape[3] // 2
             x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), torch.softmax(self.wx, 3), groups=5)
             return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), torch.softmax(self.wy, 2), groups=5)
@@ -950,13 +955,11 @@ def build_model_v3(iters=(2, 2, 2), windows=(2.0, 2.5, 2.5), fine: int = 32, ful
         def both_windows(self, products):
             """[N,5,H,W] -> [N,2,5,H,W]: the products under this step's window and the wide one's."""
             if self.bands is not None and self.wide.bands is not None and not self.training:
-                rows = torch.stack([self.bands[0], self.wide.bands[0]])          # [2,5,n,n]
-                columns = torch.stack([self.bands[1], self.wide.bands[1]])
-                blocks = None
-                if self.blocks is not None and self.wide.blocks is not None:
-                    blocks = (self.blocks[0], torch.stack([self.blocks[1], self.wide.blocks[1]]),
-                              torch.stack([self.blocks[2], self.wide.blocks[2]]))
-                return frozen_window(products.unsqueeze(1), rows, columns, blocks)
+                both = products.unsqueeze(1)
+                if self.blocks is not None and self.wide.blocks is not None:   # cut for the same band
+                    return blocked_window(both, (self.blocks[0], *(torch.stack([self.blocks[i], self.wide.blocks[i]])
+                                                                    for i in (1, 2))))
+                return banded_window(both, *(torch.stack([self.bands[i], self.wide.bands[i]]) for i in (0, 1)))   # [2,5,n,n]
             return torch.stack([self.window(products), self.wide.window(products)], 1)
 
         def gate(self, it, trace):

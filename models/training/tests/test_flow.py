@@ -109,8 +109,8 @@ def test_a_frozen_window_gives_the_convolutions_sums_dense_or_block_by_block():
     assert step.blocks is not None and gated.blocks is not None and gated.wide.blocks is not None
     assert gated.block_radius == gated.wide.block_radius == gated.wide.wx.shape[3] // 2   # the wider band
     blocked = step.window(x), gated.both_windows(x)
-    dense = FL.frozen_window(x, *step.bands), FL.frozen_window(x.unsqueeze(1), torch.stack([gated.bands[0], gated.wide.bands[0]]),
-                                                             torch.stack([gated.bands[1], gated.wide.bands[1]]))
+    dense = FL.banded_window(x, *step.bands), FL.banded_window(x.unsqueeze(1), torch.stack([gated.bands[0], gated.wide.bands[0]]),
+                                                               torch.stack([gated.bands[1], gated.wide.bands[1]]))
     for got, ref, plain in zip(blocked, dense, want):
         assert got.shape == plain.shape
         assert torch.allclose(got, plain, atol=1e-3) and torch.allclose(got, ref, atol=1e-4)
