@@ -18,6 +18,7 @@
   flow-time        the flow model(s) alone through onnxruntime, 1 and 2 threads (no data needed)
   flow-synth-eval  EPE of flow model(s) on the synthetic pairs `glimpse eval flow --save-pairs` wrote
   flow-step-variants  diagnostic: the second full-resolution step's window and damping changed, untrained
+  selection-bias   diagnostic: LOSO scores when the epoch is chosen on the test subject (never a recipe)
   blink-spill      brow motion in blinks, per flow method, from `glimpse eval spotting --work` folders
 """
 import sys
@@ -29,7 +30,8 @@ COMMANDS = {"eval-reference": "eval_reference", "loso": "loso", "eval": "eval", 
             "landmarks-jitter": "landmarks_jitter",
             "flow-train": "flow_train", "flow-export": "flow_export", "flow-eval": "flow_eval",
             "flow-time": "flow_time", "flow-synth-eval": "flow_synth_eval",
-            "flow-step-variants": "flow_step_variants", "blink-spill": "blink_spill"}
+            "flow-step-variants": "flow_step_variants", "blink-spill": "blink_spill",
+            "selection-bias": "selection_bias"}
 
 
 def main():

@@ -132,7 +132,10 @@ def train_model(recipe_name: str, x: np.ndarray, y: np.ndarray, seed: int, recip
     return Ensemble(members, r.get("mirror_average", False)).eval()
 
 
-def train_network(r: dict, x: np.ndarray, y: np.ndarray, seed: int, log=None) -> nn.Module:
+def train_network(r: dict, x: np.ndarray, y: np.ndarray, seed: int, log=None, after_epoch=None) -> nn.Module:
+    """One network by recipe r. after_epoch(epoch, model), if given, is called after every epoch
+    with the model in eval mode (the `selection-bias` diagnostic); it must not train the model,
+    and the training is the same with or without it."""
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     model = build(r["arch"])
@@ -190,6 +193,10 @@ def train_network(r: dict, x: np.ndarray, y: np.ndarray, seed: int, log=None) ->
             sched.step()
             tot += float(loss.detach()) * len(idx)
         last = tot / n
+        if after_epoch is not None:
+            model.eval()
+            after_epoch(ep, model)
+            model.train()
     if log is not None:
         log["final_train_loss"] = round(last, 4)
     model.eval()
