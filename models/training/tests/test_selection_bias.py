@@ -60,3 +60,14 @@ def test_the_after_epoch_hook_sees_an_eval_mode_model_every_epoch():
     r = dict(train.RECIPES["ststnet"], epochs=3)
     train.train_network(r, d.x, d.y, seed=0, after_epoch=lambda ep, m: seen.append((ep, m.training)))
     assert seen == [(0, False), (1, False), (2, False)]
+
+
+def test_tuned_offsets_find_the_constant_that_makes_every_prediction_right():
+    y = np.array([0, 1, 2, 0, 1, 2, 0])
+    # every sample's own class is 0.7 below the top class 0 except for negatives: an offset of
+    # +1 on positive and surprise makes all of them right, none is needed for negatives
+    log_probs = np.full((7, 3), -3.0)
+    log_probs[:, 0] = 0.0
+    log_probs[np.arange(7), y] = np.where(y == 0, 0.0, -0.7)
+    assert selection_bias.uf1_uar(y, log_probs.argmax(1))[0] < 0.5
+    np.testing.assert_array_equal(selection_bias.tuned_offsets(log_probs, y), y)
