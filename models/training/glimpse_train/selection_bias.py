@@ -127,7 +127,8 @@ def score_seed(data: MegcData, probs: np.ndarray) -> dict:
         for name, (pred, chosen) in select(lp, data.y, data.subject).items():
             res[who][name] = {"metrics": summary(data.y, pred, data.dataset),
                               "epochs_chosen": {"min": min(chosen), "median": float(np.median(chosen)),
-                                                "max": max(chosen)}}
+                                                "max": max(chosen),
+                                                "folds_not_at_the_last": sum(c != probs.shape[1] for c in chosen)}}
     return res
 
 
@@ -150,7 +151,7 @@ def table(recipe: str, per_seed: dict) -> str:
              f"(mean ± sample std over seeds; UF1 / UAR over all 442 LOSO predictions)", ""]
     for who in ("ensemble", "member 0"):
         lines.append(f"{who}:")
-        lines.append(f"  {'selection':26s} {'UF1':>17s} {'UAR':>17s}  " + "  ".join(f"{d:>13s}" for d in DATASETS)
+        lines.append(f"  {'selection':32s} {'UF1':>17s} {'UAR':>17s}  " + "  ".join(f"{d:>13s}" for d in DATASETS)
                      + "   epochs chosen")
         for name in SELECTIONS:
             rows = [per_seed[s][who][name] for s in seeds]
@@ -161,10 +162,11 @@ def table(recipe: str, per_seed: dict) -> str:
 
             uf1, uar = ms("uf1"), ms("uar")
             per_dataset = "  ".join(f"{ms('uf1', d)[0]:.3f} / {ms('uar', d)[0]:.3f}" for d in DATASETS)
-            chosen = "; ".join(f"{row['epochs_chosen']['min']}-{row['epochs_chosen']['max']}"
+            chosen = "; ".join(f"{row['epochs_chosen']['min']}-{row['epochs_chosen']['max']}, "
+                               f"{row['epochs_chosen']['folds_not_at_the_last']} folds not at the last"
                                if row['epochs_chosen']['min'] != row['epochs_chosen']['max']
                                else f"{row['epochs_chosen']['min']}" for row in rows)
-            lines.append(f"  {name:26s} {uf1[0]:.4f} ± {uf1[1]:.4f}  {uar[0]:.4f} ± {uar[1]:.4f}  {per_dataset}   {chosen}")
+            lines.append(f"  {name:32s} {uf1[0]:.4f} ± {uf1[1]:.4f}  {uar[0]:.4f} ± {uar[1]:.4f}  {per_dataset}   {chosen}")
         lines.append("")
     return "\n".join(lines)
 
