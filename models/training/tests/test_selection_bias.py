@@ -1,5 +1,7 @@
 """The selection-bias diagnostic: recording every epoch leaves the training as it was, and the
 three selections pick what they say. No data needed."""
+import json
+
 import numpy as np
 
 from glimpse_train import selection_bias, train
@@ -71,3 +73,15 @@ def test_tuned_offsets_find_the_constant_that_makes_every_prediction_right():
     log_probs[np.arange(7), y] = np.where(y == 0, 0.0, -0.7)
     assert selection_bias.uf1_uar(y, log_probs.argmax(1))[0] < 0.5
     np.testing.assert_array_equal(selection_bias.tuned_offsets(log_probs, y), y)
+
+
+def test_the_offset_oracle_reads_a_saved_run_and_never_lowers_its_uf1(tmp_path, monkeypatch):
+    d = tiny_data()
+    rng = np.random.default_rng(4)
+    logits = np.log(rng.dirichlet(np.ones(3), len(d.y)))
+    (tmp_path / "r_s0.json").write_text(json.dumps({"logits_in_labels_csv_order": logits.tolist()}))
+    monkeypatch.setattr(selection_bias, "run_path", lambda recipe, seed: tmp_path / f"{recipe}_s{seed}.json")
+    got = selection_bias.offsets_on_saved_runs(d, "r", [0, 1])
+    assert list(got) == [0]   # seed 1 has no saved run
+    assert got[0]["saved"]["uf1"] == selection_bias.uf1_uar(d.y, logits.argmax(1))[0]
+    assert got[0]["class offsets tuned"]["uf1"] >= got[0]["saved"]["uf1"]
