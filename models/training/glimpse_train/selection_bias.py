@@ -5,7 +5,7 @@
 Never a recipe and never a choice: it measures the protocol, not a model. It trains a recipe's
 LOSO folds exactly as `loso` does (same seeds, same steps: the last epoch's predictions equal the
 recipe's own run in reports/runs/) and, after every epoch of every member, also records that
-member's probabilities on the held-out subject. From that record it scores three ways of
+member's probabilities on the held-out subject. From that record it scores four ways of
 picking the predictions:
 - **last epoch**: the strict protocol (the recipe's fixed length; our published numbers);
 - **one epoch for all folds**: the epoch whose pooled 442 test predictions have the highest UF1
@@ -84,7 +84,6 @@ def ensemble_log_probs(probs: np.ndarray) -> np.ndarray:
 
 def select(log_probs: np.ndarray, y: np.ndarray, subject: np.ndarray) -> dict:
     """log_probs[epoch, sample, 3] -> {selection: (predictions [sample], epochs chosen)}."""
-
     preds = log_probs.argmax(2)                       # [epoch, sample]
     n_epochs = preds.shape[0]
     out = {"last epoch": (preds[-1], [n_epochs])}
@@ -108,7 +107,6 @@ def tuned_offsets(log_probs: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Predictions after adding the offsets to the positive and surprise log-probabilities that
     give the pooled predictions the highest UF1 (the first on ties, in `OFFSETS` order): the most
     that a decision threshold tuned on the test subjects could add."""
-
     best, best_pred = -1.0, None
     for b1 in OFFSETS:
         for b2 in OFFSETS:
