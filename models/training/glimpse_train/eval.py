@@ -35,6 +35,30 @@ PUBLISHED = {"STSTNet": (0.7353, 0.7605), "FeatRef": (0.7838, 0.7832), "EMR": (0
              "HTNet (epoch picked on test subject)": (0.8603, 0.8475)}
 
 
+def run_workers(todo: list, jobs: int) -> None:
+    """Runs each (module and arguments for `python -m`, log file, label) in its own process with one
+    torch thread, `jobs` at a time, in order; stops, naming the log, when one fails."""
+    env = dict(os.environ, GLIMPSE_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    todo, running = list(todo), []
+    while todo or running:
+        while todo and len(running) < jobs:
+            args, log, label = todo.pop(0)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            logf = log.open("w")
+            print("running", " ".join(args), flush=True)
+            running.append((subprocess.Popen([sys.executable, "-m", *args], stdout=logf, stderr=subprocess.STDOUT, env=env),
+                            log, label, logf))
+        time.sleep(2)
+        for r in list(running):
+            proc, log, label, logf = r
+            if proc.poll() is not None:
+                logf.close()
+                running.remove(r)
+                if proc.returncode != 0:
+                    raise SystemExit(f"run {label} failed, see {log}")
+                print(f"finished {label}", flush=True)
+
+
 def run_missing(recipes, seeds, jobs, data, rerun):
     combined = [r for r in recipes if components(r)]
     trained = list(dict.fromkeys([r for r in recipes if not components(r)] + [p for r in combined for p in components(r)]))
@@ -55,27 +79,8 @@ def run_missing(recipes, seeds, jobs, data, rerun):
         pretrained_weights()
     # longest first
     todo.sort(key=lambda t: (-RECIPES[t[0]]["epochs"] * RECIPES[t[0]]["members"], t[0] != "f5cnet", t[1]))
-    running = []
-    env = dict(os.environ, GLIMPSE_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    logdir = REPORTS / "runs"
-    logdir.mkdir(parents=True, exist_ok=True)
-    while todo or running:
-        while todo and len(running) < jobs:
-            recipe, s = todo.pop(0)
-            cmd = [sys.executable, "-m", "glimpse_train.loso", "--recipe", recipe, "--seed", str(s)]
-            if data:
-                cmd += ["--data", data]
-            logf = open(logdir / f"{recipe}_s{s}.log", "w")
-            print("running", " ".join(cmd[1:]), flush=True)
-            running.append((subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env), recipe, s, logf))
-        time.sleep(2)
-        for r in list(running):
-            if r[0].poll() is not None:
-                r[3].close()
-                running.remove(r)
-                if r[0].returncode != 0:
-                    raise SystemExit(f"run {r[1]} seed {r[2]} failed, see {logdir}/{r[1]}_s{r[2]}.log")
-                print(f"finished {r[1]} seed {r[2]}", flush=True)
+    run_workers([(["glimpse_train.loso", "--recipe", recipe, "--seed", str(s)] + (["--data", data] if data else []),
+                  REPORTS / "runs" / f"{recipe}_s{s}.log", f"{recipe} seed {s}") for recipe, s in todo], jobs)
     if combined:
         from .data import load_megc
 

@@ -57,6 +57,12 @@ def run_loso(data: MegcData, fit_predict, log_every: bool = True) -> dict:
     }
 
 
+def fold_seed(seed: int, fold: int) -> int:
+    """The training seed of LOSO fold `fold` in the run of seed `seed` (`train_model` derives its
+    members' seeds from it)."""
+    return seed * 1000 + fold
+
+
 def loso_train(data: MegcData, recipe: str, seed: int) -> dict:
     import torch
 
@@ -65,7 +71,7 @@ def loso_train(data: MegcData, recipe: str, seed: int) -> dict:
     torch.set_num_threads(int(os.environ.get("GLIMPSE_THREADS", "1")))
 
     def fit_predict(tr, te, k, subj, log):
-        model = train_model(recipe, data.x[tr], data.y[tr], seed=seed * 1000 + k, log=log)
+        model = train_model(recipe, data.x[tr], data.y[tr], seed=fold_seed(seed, k), log=log)
         return predict_logits(model, data.x[te])
 
     t0 = time.time()

@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -33,9 +31,10 @@ import numpy as np
 
 from . import DATASETS
 from .data import MegcData, load_megc
-from .loso import REPORTS, run_path
+from .eval import run_workers
+from .loso import REPORTS, fold_seed, run_path
 from .metrics import summary, uf1_uar
-from .train import MEMBER_SEED_STRIDE, RECIPES, components
+from .train import RECIPES, components
 
 CACHE = Path(__file__).resolve().parents[1] / "cache" / "selection_bias"
 SELECTIONS = ("last epoch", "one epoch for all folds", "each fold's best epoch", "last epoch, class offsets tuned")
@@ -48,27 +47,26 @@ def record_path(recipe: str, seed: int) -> Path:
 
 def record_epochs(data: MegcData, recipe: str, seed: int, log_every: bool = True) -> np.ndarray:
     """probs[member, epoch, sample, class]: every member's test probabilities after every epoch,
-    each sample predicted by the fold that holds out its subject. Seeds as `loso.loso_train`."""
+    each sample predicted by the fold that holds out its subject. Trained as `loso.loso_train` trains."""
     import torch
 
-    from .train import train_network
+    from .train import train_model
 
-    r = dict(RECIPES[recipe])
+    r = RECIPES[recipe]
     if components(recipe) or r.get("mirror_average"):
         raise ValueError(f"{recipe}: the diagnostic records recipes whose members are plain networks")
-    members, epochs = r.get("members", 1), r["epochs"]
-    probs = np.full((members, epochs, len(data.y), 3), np.nan, dtype=np.float32)
+    probs = np.full((r.get("members", 1), r["epochs"], len(data.y), 3), np.nan, dtype=np.float32)
     for k, subj in enumerate(data.subjects):
         te = np.where(data.subject == subj)[0]
         tr = np.where(data.subject != subj)[0]
         xte = torch.from_numpy(np.ascontiguousarray(data.x[te], dtype=np.float32))
         t0 = time.time()
-        for m in range(members):
-            def keep(ep, model, m=m):
-                with torch.no_grad():
-                    probs[m, ep, te] = torch.softmax(model(xte), 1).numpy()
 
-            train_network(r, data.x[tr], data.y[tr], seed * 1000 + k + MEMBER_SEED_STRIDE * m, after_epoch=keep)
+        def keep(m, ep, model):
+            with torch.no_grad():
+                probs[m, ep, te] = torch.softmax(model(xte), 1).numpy()
+
+        train_model(recipe, data.x[tr], data.y[tr], seed=fold_seed(seed, k), after_epoch=keep)
         if log_every:
             print(f"  fold {k:2d} {subj:14s} n={len(te):2d} {time.time() - t0:.1f}s", flush=True)
     if np.isnan(probs).any():
@@ -215,20 +213,10 @@ def main(argv=None):
         from .mer_pretrain import pretrained_weights
 
         pretrained_weights()
-    env = dict(os.environ, GLIMPSE_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    started: list = []
-    for s in todo:
-        while sum(p.poll() is None for p in started) >= max(1, a.jobs):
-            time.sleep(5)
-        log = (REPORTS / "runs" / f"selection_bias_{a.recipe}_s{s}.log").open("w")
-        cmd = [sys.executable, "-m", "glimpse_train", "selection-bias", "--recipe", a.recipe, "--one-seed", str(s)]
-        if a.data:
-            cmd += ["--data", a.data]
-        started.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT))
-        print(f"recording {a.recipe} seed {s} (log {log.name})", flush=True)
-    failed = [p.args for p in started if p.wait() != 0]
-    if failed:
-        raise SystemExit(f"a worker failed: {failed}; see reports/runs/selection_bias_*.log")
+    run_workers([(["glimpse_train", "selection-bias", "--recipe", a.recipe, "--one-seed", str(s)]
+                  + (["--data", a.data] if a.data else []),
+                  REPORTS / "runs" / f"selection_bias_{a.recipe}_s{s}.log", f"selection-bias {a.recipe} seed {s}")
+                 for s in todo], a.jobs)
     per_seed, checks = {}, {}
     for s in a.seeds:
         probs = np.load(record_path(a.recipe, s))["probs"]

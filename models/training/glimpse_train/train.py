@@ -105,11 +105,18 @@ class Ensemble(nn.Module):
 
 
 def train_model(recipe_name: str, x: np.ndarray, y: np.ndarray, seed: int, recipe: dict | None = None,
-                log=None) -> nn.Module:
+                log=None, after_epoch=None) -> nn.Module:
     """Trains the recipe's network (or, for members > 1, its ensemble: member m with seed
-    seed + MEMBER_SEED_STRIDE*m) on x, y and returns it in eval mode."""
+    seed + MEMBER_SEED_STRIDE*m) on x, y and returns it in eval mode. after_epoch(member, epoch,
+    model), if given, goes to each member's `train_network` (not for a combined recipe)."""
     r = dict(RECIPES[recipe_name]) if recipe is None else recipe
+
+    def member_hook(m):
+        return None if after_epoch is None else (lambda ep, model: after_epoch(m, ep, model))
+
     if r.get("combine"):   # each component trained by its own recipe with the same seed
+        if after_epoch is not None:
+            raise ValueError(f"{recipe_name} combines other recipes: their members' epochs are not recorded")
         members = []
         for part in r["combine"]:
             if RECIPES[part].get("mirror_average"):
@@ -122,11 +129,11 @@ def train_model(recipe_name: str, x: np.ndarray, y: np.ndarray, seed: int, recip
                     plog.get("final_train_loss_per_member", [plog.get("final_train_loss")]))
         return Ensemble(members).eval()
     if r.get("members", 1) == 1 and not r.get("mirror_average"):
-        return train_network(r, x, y, seed, log)
+        return train_network(r, x, y, seed, log, member_hook(0))
     members = []
     for m in range(r["members"]):
         mlog: dict = {}
-        members.append(train_network(r, x, y, seed + MEMBER_SEED_STRIDE * m, mlog))
+        members.append(train_network(r, x, y, seed + MEMBER_SEED_STRIDE * m, mlog, member_hook(m)))
         if log is not None:
             log.setdefault("final_train_loss_per_member", []).append(mlog["final_train_loss"])
     return Ensemble(members, r.get("mirror_average", False)).eval()

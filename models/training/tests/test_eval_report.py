@@ -27,3 +27,18 @@ def test_one_recipe_keeps_the_others_in_the_report(tmp_path, monkeypatch, capsys
     assert abs(report["models"]["f5cnet"]["overall"]["uf1"]["mean"] - 0.65) < 1e-9
     printed = capsys.readouterr().out
     assert "F5CNet (ours) seeds" in printed and "F5CNet v4" not in printed   # the table: what was asked
+
+
+
+def test_run_workers_runs_every_job_and_names_the_log_of_a_failure(tmp_path):
+    import pytest
+
+    from glimpse_train.eval import run_workers
+
+    ok = [(["timeit", "-n", "1", "pass"], tmp_path / f"logs/ok{i}.log", f"ok {i}") for i in range(3)]
+    run_workers(ok, jobs=2)
+    assert all("loop" in log.read_text() for _, log, _ in ok)   # each ran, its output in its log
+    failing = (["json.tool", str(tmp_path / "missing.json")], tmp_path / "logs/bad.log", "bad")
+    with pytest.raises(SystemExit, match="run bad failed, see .*bad.log"):
+        run_workers([failing], jobs=1)
+    assert "missing.json" in failing[1].read_text()
